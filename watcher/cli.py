@@ -1,0 +1,91 @@
+"""The ``watcher`` command: serve, check, replay, rules test (CONTRACT section 7)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from watcher.config import ConfigError, load_config
+from watcher.model import Event, EventError, utcnow
+
+
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="watcher.yaml (default ./watcher.yaml, else ./rules.yaml "
+                   "and ./inventory.yaml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="watcher", description=__doc__)
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service")
+    _config_arg(serve)
+    serve.add_argument("--listen", help="HOST:PORT (default from watcher.yaml, else 127.0.0.1:8080)")
+    serve.add_argument("--db", help="database URL (sqlite:///path or postgresql+psycopg://...)")
+    serve.add_argument("--snmp-listen", help="HOST:PORT for SNMP traps, or 'off'")
+    check = sub.add_parser("check", help="validate the configuration files")
+    _config_arg(check)
+    rp = sub.add_parser("replay", help="run the engine on a recorded stream, print JSON")
+    _config_arg(rp)
+    rp.add_argument("stream", type=Path)
+    rules = sub.add_parser("rules", help="rule tools")
+    rsub = rules.add_subparsers(dest="rules_command", required=True)
+    rt = rsub.add_parser("test", help="what the rules would do with one event, and why")
+    _config_arg(rt)
+    rt.add_argument("event", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "check":
+        inv = config.inventory
+        print(f"ok: {config.service.path}")
+        print(f"  rules: {len(config.rules.rules)} from {config.service.rules_path}")
+        print(f"  inventory: {len(inv.clients)} clients, {len(inv.sites)} sites, {len(inv.people)} people, "
+              f"{len(inv.shares)} shares, {len(inv.mailboxes)} mailboxes from {config.service.inventory_path}")
+        return 0
+    if args.command == "replay":
+        from watcher.replay import run
+
+        if not args.stream.exists():
+            print(f"error: {args.stream}: no such file", file=sys.stderr)
+            return 2
+        return run(config, args.stream, sys.stdout)
+    if args.command == "rules":
+        return _rules_test(config, args.event)
+    from watcher.app import serve
+
+    return serve(config, listen=args.listen, db=args.db, snmp_listen=args.snmp_listen)
+
+
+def _rules_test(config: object, path: Path) -> int:
+    from watcher.config import Config
+    from watcher.rules import Engine
+
+    assert isinstance(config, Config)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        items = raw if isinstance(raw, list) else [raw]
+        events = [Event.from_dict(item, received_at=utcnow()) for item in items]
+    except (OSError, ValueError, EventError) as exc:
+        print(f"error: {path}: {exc}", file=sys.stderr)
+        return 2
+    engine = Engine(config.rules, config.inventory)
+    out = [engine.explain(ev) for ev in events]
+    print(json.dumps(out if len(out) > 1 else out[0], indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

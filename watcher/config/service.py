@@ -1,0 +1,167 @@
+"""watcher.yaml: the service's own settings, and loading all three files together."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from watcher.config.inventory import Inventory, load_inventory
+from watcher.config.rules import Rules, load_rules
+from watcher.config.yamlload import ConfigError, Reader, root_reader
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """Credentials for one ingest path; secrets never appear in repr."""
+
+    kind: str = "none"  # none | bearer | basic | hmac
+    token: str = field(default="", repr=False)
+    username: str = ""
+    password: str = field(default="", repr=False)
+    secret: str = field(default="", repr=False)
+    max_skew: float = 300.0
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    retry_initial: float = 5.0
+    retry_max: float = 600.0
+    max_attempts: int = 12
+    poll_interval: float = 0.5
+    per_person_per_hour: int = 20
+    templates_dir: Path | None = None
+    link_ttl: float = 3 * 86400.0
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class SnmpConfig:
+    listen: str | None = "127.0.0.1:1162"
+    communities: tuple[str, ...] = ("public",)
+    v3_users: tuple[dict[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    path: Path
+    rules_path: Path
+    inventory_path: Path
+    listen: str = "127.0.0.1:8080"
+    db_url: str = ""
+    public_url: str = ""
+    secret_key: str = field(default="", repr=False)
+    max_body_bytes: int = 10 * 1024 * 1024
+    engine_tick: float = 1.0
+    auth: dict[str, AuthConfig] = field(default_factory=dict)
+    notify: NotifyConfig = NotifyConfig()
+    snmp: SnmpConfig = SnmpConfig()
+
+
+@dataclass(frozen=True)
+class Config:
+    service: ServiceConfig
+    rules: Rules
+    inventory: Inventory
+
+
+_AUTH_PATHS = ("events", "prometheus", "alertmanager", "grafana", "zabbix", "api")
+
+
+def _secret(r: Reader, key: str) -> str:
+    """A secret value, or ``env:NAME`` / ``file:PATH`` to keep it out of the file."""
+    value = r.str(key, "")
+    if value.startswith("env:"):
+        name = value[4:]
+        if name not in os.environ:
+            r.fail(key, f"environment variable {name} is not set")
+        return os.environ[name]
+    if value.startswith("file:"):
+        try:
+            return Path(value[5:]).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            r.fail(key, f"cannot read secret file: {exc.strerror}")
+    return value
+
+
+def _auth(r: Reader) -> AuthConfig:
+    r.check_keys({"kind", "token", "username", "password", "secret", "max_skew"})
+    kind = r.str("kind", "none")
+    if kind not in ("none", "bearer", "basic", "hmac"):
+        r.fail("kind", "expected none, bearer, basic or hmac")
+    auth = AuthConfig(kind, _secret(r, "token"), r.str("username", ""), _secret(r, "password"),
+                      _secret(r, "secret"), r.duration("max_skew", 300))
+    need = {"bearer": "token", "basic": "password", "hmac": "secret"}.get(kind)
+    if need and not getattr(auth, need):
+        r.fail(need, f"required for kind {kind}")
+    return auth
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Load watcher.yaml and the rules and inventory it names (relative to its folder).
+
+    Without a watcher.yaml, ./rules.yaml and ./inventory.yaml are used (CONTRACT section 5).
+    """
+    p = Path(path) if path else Path("watcher.yaml")
+    if not p.exists():
+        if path is not None and str(path) != "watcher.yaml":
+            raise ConfigError(str(p), None, "", "no such file")
+        base = Path.cwd()
+        service = ServiceConfig(path=base / "watcher.yaml", rules_path=base / "rules.yaml",
+                                inventory_path=base / "inventory.yaml",
+                                db_url=f"sqlite:///{base / 'watcher.db'}")
+    else:
+        service = load_service(p)
+    return Config(service, load_rules(service.rules_path), load_inventory(service.inventory_path))
+
+
+def load_service(p: Path) -> ServiceConfig:
+    r = root_reader(p)
+    r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
+                  "engine_tick", "auth", "notify", "snmp"})
+    base = p.resolve().parent
+    rules_path = base / r.str("rules", "rules.yaml")
+    inventory_path = base / r.str("inventory", "inventory.yaml")
+    for key, fp in (("rules", rules_path), ("inventory", inventory_path)):
+        if not fp.exists():
+            r.fail(key, f"no such file: {fp}")
+    db = r.str("database", "")
+    if not db:
+        db = f"sqlite:///{base / 'watcher.db'}"
+    elif db.startswith("sqlite:///") and not db.startswith("sqlite:////"):
+        rel = db[len("sqlite:///"):]
+        db = f"sqlite:///{(base / rel).resolve()}" if rel and rel != ":memory:" else db
+    auth: dict[str, AuthConfig] = {}
+    ar = r.child("auth")
+    if ar is not None:
+        ar.check_keys(set(_AUTH_PATHS) | {"default"})
+        for name in ar.data:
+            auth[name] = _auth(ar.child_or_fail(name))
+    notify = NotifyConfig()
+    nr = r.child("notify")
+    if nr is not None:
+        nr.check_keys({"retry_initial", "retry_max", "max_attempts", "poll_interval", "per_person_per_hour",
+                       "templates_dir", "link_ttl", "enabled"})
+        tdir = nr.opt_str("templates_dir")
+        notify = NotifyConfig(nr.duration("retry_initial", 5), nr.duration("retry_max", 600),
+                              nr.int("max_attempts", 12, minimum=1), nr.duration("poll_interval", 0.5),
+                              nr.int("per_person_per_hour", 20, minimum=1),
+                              (base / tdir) if tdir else None, nr.duration("link_ttl", 3 * 86400),
+                              nr.bool("enabled", True))
+    snmp = SnmpConfig()
+    sr = r.child("snmp")
+    if sr is not None:
+        sr.check_keys({"listen", "communities", "v3_users"})
+        listen = sr.str("listen", "127.0.0.1:1162")
+        users = []
+        for ur in sr.items("v3_users"):
+            ur.check_keys({"name", "auth_protocol", "auth_key", "priv_protocol", "priv_key", "engine_id"})
+            users.append({k: (_secret(ur, k) if k.endswith("_key") else ur.str(k)) for k in ur.data})
+        snmp = SnmpConfig(None if listen == "off" else listen, tuple(sr.str_list("communities")) or ("public",),
+                          tuple(users))
+    return ServiceConfig(
+        path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
+        listen=r.str("listen", "127.0.0.1:8080"), db_url=db, public_url=r.str("public_url", ""),
+        secret_key=_secret(r, "secret_key"), max_body_bytes=r.int("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
+        engine_tick=r.duration("engine_tick", 1.0), auth=auth, notify=notify, snmp=snmp,
+    )

@@ -1,0 +1,346 @@
+"""The shared types of the pipeline: events in, tickets and notifications out.
+
+This module imports nothing else of the package, so every stage (collectors, rules,
+store, notify, api) can depend on it without cycles.  Times are always timezone-aware
+UTC ``datetime`` objects inside the program and RFC 3339 strings at the edges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Status = Literal["firing", "resolved"]
+TicketStatus = Literal["open", "acknowledged", "resolved"]
+NotificationKind = Literal["opened", "planned", "advice", "resolved", "escalated", "office_check"]
+NOTIFICATION_KINDS: tuple[str, ...] = ("opened", "planned", "advice", "resolved", "escalated", "office_check")
+
+
+class EventError(ValueError):
+    """An input that cannot become a normalized event; the message says what is wrong."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_time(value: Any, what: str = "time") -> datetime:
+    """An RFC 3339 string (``Z`` or an offset) as an aware UTC datetime.
+
+    Raises EventError naming ``what`` for anything else, so ingest can answer 400.
+    """
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str) or not value.strip():
+        raise EventError(f"{what}: expected an RFC 3339 time string, got {value!r}")
+    text = value.strip()
+    if text[-1] in "Zz":
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise EventError(f"{what}: {value!r} is not an RFC 3339 time") from exc
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def format_time(dt: datetime | None) -> str | None:
+    """RFC 3339 in UTC with a ``Z``, whole seconds unless there is a fraction."""
+    if dt is None:
+        return None
+    dt = dt.astimezone(UTC)
+    if dt.microsecond:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fingerprint(labels: dict[str, str]) -> str:
+    """A stable identity of a label set: the same labels in any order give the same hash.
+
+    Like Alertmanager, the identity is the sorted label set and nothing else, so a
+    re-send or a second sender of the same alert is recognised as the same alert.
+    """
+    h = hashlib.sha256()
+    for key in sorted(labels):
+        h.update(key.encode())
+        h.update(b"\xff")
+        h.update(labels[key].encode())
+        h.update(b"\xff")
+    return h.hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class Event:
+    """One normalized signal (CONTRACT section 1)."""
+
+    labels: dict[str, str]
+    source: str = "api"
+    status: Status = "firing"
+    annotations: dict[str, str] = field(default_factory=dict)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    observed_at: datetime | None = None
+    value: float | None = None
+    _fp: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fp is None:
+            self._fp = fingerprint(self.labels)
+        return self._fp
+
+    @property
+    def alertname(self) -> str:
+        return self.labels.get("alertname", "")
+
+    @property
+    def start(self) -> datetime:
+        """When this occurrence began: ``starts_at``, else when it was observed."""
+        return self.starts_at or self.observed_at or utcnow()
+
+    @property
+    def occurrence_key(self) -> str:
+        """Identity plus start plus status: a re-send of the same thing has the same key.
+
+        Metric samples are keyed by their time too, so a re-sent sample is a duplicate.
+        """
+        start = format_time(self.starts_at or self.observed_at) or ""
+        if self.value is not None:
+            return f"{self.fingerprint}|{start}|v"
+        end = format_time(self.ends_at) if self.status == "resolved" else ""
+        return f"{self.fingerprint}|{start}|{self.status}|{end}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "status": self.status,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "starts_at": format_time(self.starts_at),
+            "ends_at": format_time(self.ends_at),
+            "observed_at": format_time(self.observed_at),
+            "value": self.value,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Any, received_at: datetime | None = None) -> Event:
+        """Validate one JSON object as a normalized event; EventError says what is wrong."""
+        if not isinstance(raw, dict):
+            raise EventError(f"an event must be a JSON object, got {type(raw).__name__}")
+        unknown = set(raw) - {
+            "source", "status", "labels", "annotations", "starts_at", "ends_at", "observed_at", "value",
+            "generator_url", "fingerprint",
+        }
+        if unknown:
+            raise EventError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        labels = raw.get("labels")
+        if not isinstance(labels, dict) or not labels:
+            raise EventError("labels: expected a non-empty object of strings")
+        for key, val in labels.items():
+            if not isinstance(key, str) or not key or not isinstance(val, str):
+                raise EventError(f"labels.{key}: label values must be strings")
+        annotations = raw.get("annotations") or {}
+        if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
+            raise EventError("annotations: expected an object of strings")
+        status = raw.get("status", "firing") or "firing"
+        if status not in ("firing", "resolved"):
+            raise EventError(f"status: expected 'firing' or 'resolved', got {status!r}")
+        source = raw.get("source", "api") or "api"
+        if not isinstance(source, str):
+            raise EventError("source: expected a string")
+        value = raw.get("value")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise EventError("value: expected a number or null")
+        starts = parse_time(raw["starts_at"], "starts_at") if raw.get("starts_at") else None
+        ends = parse_time(raw["ends_at"], "ends_at") if raw.get("ends_at") else None
+        observed = parse_time(raw["observed_at"], "observed_at") if raw.get("observed_at") else received_at
+        return cls(
+            labels=dict(labels),
+            source=source,
+            status=status,
+            annotations=dict(annotations),
+            starts_at=starts,
+            ends_at=ends,
+            observed_at=observed,
+            value=float(value) if value is not None else None,
+        )
+
+
+# ---------------------------------------------------------------- operations
+
+
+@dataclass(slots=True)
+class Op:
+    """An agent's or a stream's operation on the engine (CONTRACT section 5).
+
+    ``kind`` is one of: ``maintenance`` (client, site, starts_at, ends_at, reason),
+    ``callback`` (person, optional ticket), ``ack`` (ticket, by), ``resolve`` (ticket, by),
+    ``office_answer`` (ticket, answer: planned|failure).
+    """
+
+    kind: str
+    at: datetime
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.kind, "at": format_time(self.at), **self.args}
+
+
+OP_KINDS = ("maintenance", "callback", "ack", "resolve", "office_answer")
+
+
+def op_from_dict(raw: dict[str, Any], received_at: datetime | None = None) -> Op:
+    kind = raw.get("op")
+    if kind not in OP_KINDS:
+        raise EventError(f"op: expected one of {', '.join(OP_KINDS)}, got {kind!r}")
+    at = parse_time(raw["at"], "at") if raw.get("at") else (received_at or utcnow())
+    args = {k: v for k, v in raw.items() if k not in ("op", "at")}
+    return Op(kind=kind, at=at, args=args)
+
+
+# ---------------------------------------------------------------- tickets
+
+
+@dataclass(slots=True)
+class Callback:
+    person: str
+    added_at: datetime
+    done_at: datetime | None = None
+    how: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"person": self.person, "added_at": format_time(self.added_at),
+                "done_at": format_time(self.done_at), "how": self.how}
+
+
+@dataclass(slots=True)
+class NotificationRecord:
+    """A notification owed or given, as the ticket lists it."""
+
+    to: str
+    kind: str
+    at: datetime
+    channel: str | None = None
+    sent_at: datetime | None = None
+    state: str = "pending"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"to": self.to, "kind": self.kind, "at": format_time(self.at),
+                "sent_at": format_time(self.sent_at), "channel": self.channel, "state": self.state}
+
+
+@dataclass(slots=True)
+class TimelineEntry:
+    """One event (or engine step) that contributed to a ticket, for the agent's timeline."""
+
+    at: datetime
+    what: str
+    role: str = "cause"  # cause | symptom | info
+    fingerprint: str | None = None
+    labels: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"at": format_time(self.at), "what": self.what, "role": self.role}
+        if self.fingerprint:
+            d["fingerprint"] = self.fingerprint
+        if self.labels:
+            d["labels"] = self.labels
+        return d
+
+
+@dataclass(slots=True)
+class Ticket:
+    """A ticket as the contract shows it (CONTRACT section 4), plus the engine's bookkeeping."""
+
+    id: str
+    client: str
+    category: str
+    entity_kind: str
+    entity_id: str
+    title: str
+    opened_at: datetime
+    rule: str
+    group_key: str
+    site: str | None = None
+    status: TicketStatus = "open"
+    planned: bool = False
+    flapping: bool = False
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    sla_tier: str = "standard"
+    react_by: datetime | None = None
+    resolve_by: datetime | None = None
+    breached: bool = False
+    escalated_at: datetime | None = None
+    event_count: int = 0
+    affected: list[str] = field(default_factory=list)
+    affected_why: dict[str, str] = field(default_factory=dict)
+    advice_to: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    callbacks: list[Callback] = field(default_factory=list)
+    notifications: list[NotificationRecord] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    updated_at: datetime | None = None
+
+    def to_dict(self, with_timeline: bool = True) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id,
+            "client": self.client,
+            "site": self.site,
+            "entity": {"kind": self.entity_kind, "id": self.entity_id},
+            "category": self.category,
+            "title": self.title,
+            "status": self.status,
+            "planned": self.planned,
+            "flapping": self.flapping,
+            "rule": self.rule,
+            "group_key": self.group_key,
+            "opened_at": format_time(self.opened_at),
+            "acknowledged_at": format_time(self.acknowledged_at),
+            "acknowledged_by": self.acknowledged_by,
+            "resolved_at": format_time(self.resolved_at),
+            "resolved_by": self.resolved_by,
+            "sla": {
+                "tier": self.sla_tier,
+                "react_by": format_time(self.react_by),
+                "resolve_by": format_time(self.resolve_by),
+                "breached": self.breached,
+                "escalated_at": format_time(self.escalated_at),
+            },
+            "event_count": self.event_count,
+            "affected": list(self.affected),
+            "affected_why": dict(self.affected_why),
+            "advice_to": self.advice_to,
+            "details": dict(self.details),
+            "callbacks": [c.to_dict() for c in self.callbacks],
+            "notifications": [n.to_dict() for n in self.notifications],
+        }
+        if with_timeline:
+            d["timeline"] = [t.to_dict() for t in self.timeline]
+        return d
+
+
+@dataclass(slots=True, frozen=True)
+class Notice:
+    """A notification the engine decided is owed: who, what kind, about which ticket, when.
+
+    The notify stage turns it into rendered messages in the durable outbox.  The pair
+    (ticket, to, kind) is unique: a person is never told the same thing twice.
+    """
+
+    ticket_id: str
+    to: str
+    kind: str
+    at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.ticket_id}|{self.to}|{self.kind}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ticket": self.ticket_id, "to": self.to, "kind": self.kind, "at": format_time(self.at)}

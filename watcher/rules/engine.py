@@ -1,0 +1,899 @@
+"""The correlation engine: one incident is one ticket, however many signals describe it.
+
+Pure by design: ``handle(item, now)`` and ``advance(now)`` take events, operations and the
+current time and change only the engine's own state; ``drain()`` hands over the tickets
+that changed and the notices owed.  No clock is read and nothing is stored here, so the
+service (wall clock, store) and ``watcher replay`` (virtual time, memory) run the same
+code and get the same tickets.
+
+Timers (holds, resolve holds, escalations, expiries) fire at their exact due time, not at
+the time of the next event, so a ticket opens when its hold expires even if no further
+signal arrives.  The whole state is a JSON document (``snapshot``/``restore``), so the
+service can keep it in the store next to the tickets it produced.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from watcher.config.inventory import Inventory
+from watcher.config.rules import SEVERITIES, Rule, Rules, Signal
+from watcher.model import (
+    Callback,
+    Event,
+    Notice,
+    NotificationRecord,
+    Op,
+    Ticket,
+    TimelineEntry,
+    format_time,
+    parse_time,
+)
+from watcher.rules import forecast
+from watcher.rules.binding import bind
+from watcher.rules.impact import affected
+
+REACT_HOURS = {"standard": 6.0, "gold": 4.0, "platinum": 2.0}
+ADMIN_HOURS = {"standard": (8.0, 24.0), "gold": (4.0, 12.0), "platinum": (2.0, 8.0)}
+ACTIVE = ("pending", "open", "resolving")
+TIMELINE_CAP = 300
+RESOLVED_ALERT_TTL = 6 * 3600.0
+
+_DEFAULT_TITLES = {
+    "internet": {"pl": "Brak dostępu do internetu: {site_name}", "en": "Internet outage: {site_name}"},
+    "host": {"pl": "Urządzenie nie odpowiada: {host}", "en": "Host not answering: {host}"},
+    "disk": {"pl": "Kończy się miejsce: {share_name}", "en": "Running out of space: {share_name}"},
+    "mail": {"pl": "Problem z pocztą: {mailbox}", "en": "Mail problem: {mailbox}"},
+    "other": {"pl": "{alertname}: {client_name}", "en": "{alertname}: {client_name}"},
+}
+
+
+def _ts(dt: datetime) -> float:
+    return dt.timestamp()
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+@dataclass
+class Alert:
+    """One alert identity as the engine knows it."""
+
+    fp: str
+    labels: dict[str, str]
+    status: str
+    start: float
+    last: float
+    expires: float | None = None
+    end: float | None = None
+
+
+@dataclass
+class Group:
+    """One rule applied to one group key: the unit that becomes one ticket."""
+
+    gid: str
+    rule: str
+    key: list[str]
+    labels: dict[str, str]
+    state: str = "idle"  # idle | pending | open | resolving | suppressed | closed
+    due: float | None = None
+    since: float | None = None
+    ticket: str | None = None
+    members: dict[str, int] = field(default_factory=dict)  # fp -> signal index
+    symptoms: list[str] = field(default_factory=list)
+    flaps: list[float] = field(default_factory=list)
+    cond: bool = False
+    occurrences: list[float] = field(default_factory=list)
+    series: list[list[float]] = field(default_factory=list)
+    folders: dict[str, list[list[float]]] = field(default_factory=dict)
+    parent: str | None = None
+    events: int = 0
+    pending_timeline: list[dict[str, Any]] = field(default_factory=list)
+    flapping: bool = False
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Changes:
+    """What one batch of work changed: tickets to store, notices to send."""
+
+    tickets: list[Ticket]
+    notices: list[Notice]
+
+
+class Engine:
+    """Rules + inventory + state.  See the module docstring for the contract."""
+
+    def __init__(self, rules: Rules, inventory: Inventory, state: dict[str, Any] | None = None) -> None:
+        self.rules = rules
+        self.inv = inventory
+        self._rule = {r.name: r for r in rules.rules}
+        self.clock = 0.0
+        self.next_id = 1
+        self.alerts: dict[str, Alert] = {}
+        self.groups: dict[str, Group] = {}
+        self.tickets: dict[str, Ticket] = {}
+        self.maintenances: list[dict[str, Any]] = []
+        self.unrouted = 0
+        self.unbound = 0
+        self._timers: list[tuple[float, int, str, str]] = []
+        self._seq = 0
+        self._dirty: dict[str, Ticket] = {}
+        self._notices: list[Notice] = []
+        self._routes: dict[str, list[tuple[Rule, str, int]]] = {}
+        self._metric_rules: dict[str, list[tuple[Rule, str]]] = {}
+        for r in rules.rules:
+            if r.kind == "forecast":
+                self._metric_rules.setdefault(r.metric, []).append((r, "total"))
+                if r.folder_metric:
+                    self._metric_rules.setdefault(r.folder_metric, []).append((r, "folder"))
+        if state:
+            self._restore(state)
+
+    # ------------------------------------------------------------ public API
+
+    def handle(self, item: Event | Op, now: datetime) -> dict[str, Any]:
+        """Apply one event or operation at ``now`` (after firing any timers due before it).
+
+        Returns a small result for the caller (for ops: how many tickets it touched).
+        """
+        t = self._advance_to(_ts(now))
+        if isinstance(item, Op):
+            return self._op(item, t)
+        if item.value is not None and item.labels.get("metric"):
+            self._sample(item, t)
+            return {}
+        self._alert(item, t)
+        return {}
+
+    def advance(self, now: datetime) -> None:
+        """Move the clock to ``now``, firing every timer due until then at its own time."""
+        self._advance_to(_ts(now))
+
+    def drain(self) -> Changes:
+        changes = Changes(list(self._dirty.values()), self._notices)
+        self._dirty = {}
+        self._notices = []
+        return changes
+
+    def next_due(self) -> datetime | None:
+        while self._timers and not self._timer_valid(self._timers[0]):
+            heapq.heappop(self._timers)
+        return _dt(self._timers[0][0]) if self._timers else None
+
+    def open_tickets(self) -> list[Ticket]:
+        return list(self.tickets.values())
+
+    def explain(self, event: Event) -> dict[str, Any]:
+        """What the rules would do with this event, and why (for ``watcher rules test``)."""
+        labels = bind(event.labels, self.inv)
+        out: dict[str, Any] = {"bound_labels": labels, "fingerprint": event.fingerprint, "matches": []}
+        if event.value is not None and labels.get("metric"):
+            for rule, role in self._metric_rules.get(labels["metric"], []):
+                out["matches"].append({"rule": rule.name, "role": f"series ({role})",
+                                       "group": self._gid(rule, labels)})
+            return out
+        for rule, role, idx in self._route(event.fingerprint, labels):
+            gid = self._gid(rule, labels)
+            g = self.groups.get(gid) if gid else None
+            entry: dict[str, Any] = {"rule": rule.name, "kind": rule.kind, "role": role, "group": gid,
+                                     "group_state": g.state if g else "idle"}
+            if role == "signal" and idx >= 0:
+                sig = rule.signals[idx]
+                entry["hold_s"] = sig.hold
+                if sig.all_probes:
+                    entry["needs"] = "every probe of the site failing"
+            for parent in rule.symptom_of:
+                pg = self.groups.get(self._gid(self._rule[parent], labels) or "")
+                if pg and pg.state in ACTIVE:
+                    entry["suppressed_by"] = f"{parent} ({pg.state}, ticket {pg.ticket})"
+            out["matches"].append(entry)
+        if not out["matches"]:
+            out["outcome"] = "recorded only: no rule names it" + (
+                "" if labels.get("client") else " (and it binds to no client)")
+        return out
+
+    # ------------------------------------------------------------ clock and timers
+
+    def _advance_to(self, t: float) -> float:
+        if t < self.clock:
+            t = self.clock
+        while self._timers and self._timers[0][0] <= t:
+            due, _, kind, key = heapq.heappop(self._timers)
+            if not self._timer_valid((due, 0, kind, key)):
+                continue
+            self.clock = max(self.clock, due)
+            self._fire(kind, key, self.clock)
+        self.clock = t
+        return t
+
+    def _schedule(self, due: float, kind: str, key: str) -> None:
+        self._seq += 1
+        heapq.heappush(self._timers, (due, self._seq, kind, key))
+
+    def _timer_valid(self, timer: tuple[float, int, str, str]) -> bool:
+        due, _, kind, key = timer
+        if kind == "group":
+            g = self.groups.get(key)
+            return g is not None and g.due is not None and abs(g.due - due) < 1e-6
+        if kind == "escalate":
+            tk = self.tickets.get(key)
+            return tk is not None and tk.react_by is not None and tk.escalated_at is None \
+                and abs(_ts(tk.react_by) - due) < 1e-6
+        if kind == "expire":
+            a = self.alerts.get(key)
+            return a is not None and a.status == "firing" and a.expires is not None and abs(a.expires - due) < 1e-6
+        return False
+
+    def _fire(self, kind: str, key: str, t: float) -> None:
+        if kind == "group":
+            g = self.groups[key]
+            g.due = None
+            self._on_due(g, t)
+        elif kind == "escalate":
+            self._escalate(self.tickets[key], t)
+        elif kind == "expire":
+            a = self.alerts[key]
+            self._resolve_alert(a, a.expires or t, t)
+
+    # ------------------------------------------------------------ alerts
+
+    def _route(self, fp: str, labels: dict[str, str]) -> list[tuple[Rule, str, int]]:
+        cached = self._routes.get(fp)
+        if cached is not None:
+            return cached
+        routes: list[tuple[Rule, str, int]] = []
+        for rule in self.rules.rules:
+            if rule.kind in ("forecast", "catchall"):
+                continue
+            for i, sig in enumerate(rule.signals):
+                if sig.matches(labels):
+                    routes.append((rule, "signal", i))
+                    break
+            else:
+                for sym in rule.symptoms:
+                    if sym.matches(labels):
+                        routes.append((rule, "symptom", -1))
+                        break
+                else:
+                    for i, sig in enumerate(rule.signals):
+                        if sig.resolved_by and all(m.matches(labels) for m in sig.resolved_by):
+                            routes.append((rule, "resolver", i))
+        if not routes:
+            sev = SEVERITIES.get(labels.get("severity", "none"), 0)
+            for rule in self.rules.rules:
+                if rule.kind == "catchall" and sev >= SEVERITIES[rule.min_severity] and \
+                        (not rule.signals or any(s.matches(labels) for s in rule.signals)):
+                    routes.append((rule, "signal", 0))
+                    break
+        if len(self._routes) > 200_000:
+            self._routes.clear()
+        self._routes[fp] = routes
+        return routes
+
+    def _gid(self, rule: Rule, labels: dict[str, str]) -> str | None:
+        parts = []
+        for k in rule.group_by:
+            v = labels.get(k)
+            if not v:
+                return None
+            parts.append(v)
+        if not labels.get("client"):
+            return None
+        return rule.name + "|" + "|".join(parts)
+
+    def _group(self, rule: Rule, gid: str, labels: dict[str, str]) -> Group:
+        g = self.groups.get(gid)
+        if g is None:
+            keep = {k: labels[k] for k in ("client", "site", "host", "mailbox", "share", "person", "alertname",
+                                           rule.entity) if k in labels}
+            g = Group(gid, rule.name, [labels.get(k, "") for k in rule.group_by], keep)
+            self.groups[gid] = g
+        return g
+
+    def _alert(self, ev: Event, t: float) -> None:
+        labels = bind(ev.labels, self.inv)
+        if not labels.get("client"):
+            self.unbound += 1
+        fp = ev.fingerprint
+        start = min(_ts(ev.start), t)
+        a = self.alerts.get(fp)
+        routes = self._route(fp, labels)
+        if not routes:
+            self.unrouted += 1
+        resolved = ev.status == "resolved" or (ev.ends_at is not None and _ts(ev.ends_at) <= t)
+        change = "duplicate"
+        if resolved:
+            if a is not None and a.status == "firing":
+                self._resolve_alert(a, _ts(ev.ends_at) if ev.ends_at else t, t)
+                change = "resolved"
+            for rule, role, idx in routes:
+                if role == "resolver":
+                    self._resolve_by(rule, rule.signals[idx], labels, t)
+                    change = "resolved"
+            if a is None:
+                self.alerts[fp] = Alert(fp, labels, "resolved", start, t, None, t)
+        else:
+            expires = _ts(ev.ends_at) if ev.ends_at is not None else None
+            if a is None or (a.status == "resolved" and start > a.start + 0.5) or \
+                    (a.status == "firing" and start > a.start + 0.5):
+                change = "new" if a is None or a.status == "resolved" else "occurrence"
+                if a is None:
+                    a = Alert(fp, labels, "firing", start, t, expires)
+                    self.alerts[fp] = a
+                else:
+                    a.status, a.start, a.last, a.expires, a.end, a.labels = "firing", start, t, expires, None, labels
+            elif a.status == "firing":
+                a.last = t
+                if expires is not None and (a.expires is None or expires > a.expires):
+                    a.expires = expires
+            if a.status == "firing" and a.expires is not None:
+                self._schedule(a.expires, "expire", fp)
+        for rule, role, idx in routes:
+            if role == "resolver":
+                continue
+            gid = self._gid(rule, labels)
+            if gid is None:
+                continue
+            g = self._group(rule, gid, labels)
+            g.events += 1
+            entry = {"at": t, "what": f"{ev.alertname or 'event'} {ev.status}", "role": role,
+                     "fingerprint": fp, "labels": ev.labels} if change != "duplicate" else None
+            if role == "symptom":
+                self._symptom(g, fp, entry, t)
+                continue
+            cur = self.alerts.get(fp)
+            if cur is not None and cur.status == "firing":
+                g.members[fp] = idx
+                if rule.kind == "threshold" and change in ("new", "occurrence"):
+                    g.occurrences.append(start)
+            else:
+                g.members.pop(fp, None)
+            self._note(g, entry)
+            if g.state == "suppressed" and g.parent:
+                parent = self.groups.get(g.parent)
+                if parent is not None:
+                    parent.events += 1
+                    self._note(parent, entry, role="symptom")
+            self._evaluate(g, t)
+
+    def _symptom(self, g: Group, fp: str, entry: dict[str, Any] | None, t: float) -> None:
+        if g.state not in ACTIVE:
+            g.events = 0
+            return
+        if fp not in g.symptoms:
+            g.symptoms.append(fp)
+        self._note(g, entry, role="symptom")
+
+    def _note(self, g: Group, entry: dict[str, Any] | None, role: str | None = None) -> None:
+        """Put an event on the group's ticket timeline (or keep it until the ticket opens)."""
+        if g.ticket and g.ticket in self.tickets:
+            tk = self.tickets[g.ticket]
+            tk.event_count = max(tk.event_count, 0) + 1
+            if entry is not None and len(tk.timeline) < TIMELINE_CAP:
+                tk.timeline.append(TimelineEntry(_dt(entry["at"]), entry["what"], role or entry["role"],
+                                                 entry["fingerprint"], entry["labels"]))
+            self._dirty[tk.id] = tk
+        elif entry is not None and len(g.pending_timeline) < TIMELINE_CAP:
+            g.pending_timeline.append(dict(entry, role=role or entry["role"]))
+
+    def _resolve_alert(self, a: Alert, end: float, t: float) -> None:
+        a.status, a.end, a.last, a.expires = "resolved", end, t, None
+        for rule, role, _ in self._route(a.fp, a.labels):
+            if role != "signal":
+                continue
+            gid = self._gid(rule, a.labels)
+            g = self.groups.get(gid) if gid else None
+            if g is not None and a.fp in g.members:
+                del g.members[a.fp]
+                self._evaluate(g, t)
+
+    def _resolve_by(self, rule: Rule, sig: Signal, labels: dict[str, str], t: float) -> None:
+        gid = self._gid(rule, labels)
+        g = self.groups.get(gid) if gid else None
+        if g is None:
+            return
+        for fp in list(g.members):
+            a = self.alerts.get(fp)
+            if a is None or a.status != "firing" or not sig.matches(a.labels):
+                continue
+            if all(a.labels.get(k) == labels.get(k) for k in sig.resolved_same):
+                self._resolve_alert(a, t, t)
+
+    # ------------------------------------------------------------ samples (forecast rules)
+
+    def _sample(self, ev: Event, t: float) -> None:
+        labels = bind(ev.labels, self.inv)
+        for rule, role in self._metric_rules.get(labels.get("metric", ""), []):
+            gid = self._gid(rule, labels)
+            if gid is None:
+                self.unbound += 1
+                continue
+            g = self._group(rule, gid, labels)
+            at = min(_ts(ev.observed_at or ev.start), t) if ev.observed_at else t
+            value = float(ev.value or 0.0)
+            if role == "folder":
+                series = g.folders.setdefault(labels.get("folder", "?"), [])
+            else:
+                series = g.series
+            if series and at <= series[-1][0]:
+                continue  # a re-sent or out-of-order sample
+            series.append([at, value])
+            cutoff = t - rule.window
+            while series and series[0][0] < cutoff:
+                series.pop(0)
+            if role == "total":
+                g.events += 1
+                if g.ticket:
+                    self._note(g, None)
+                self._evaluate(g, t)
+
+    def _forecast(self, rule: Rule, g: Group, t: float) -> bool:
+        share = self.inv.shares.get(g.labels.get("share", ""))
+        size = share.size_bytes if share else None
+        pts = [(p[0], p[1]) for p in g.series]
+        if not size or len(pts) < 4:
+            return False
+        used = pts[-1][1] / size
+        g.detail = {"used_pct": round(100 * used, 1), "size_bytes": size, "used_bytes": int(pts[-1][1])}
+        if used >= rule.full_ratio:
+            g.detail["reason"] = f"over {int(rule.full_ratio * 100)} % full"
+            return True
+        if pts[-1][0] - pts[0][0] < rule.min_span:
+            return False
+        eta = forecast.seconds_to_reach(pts, float(size), t)
+        if eta is None or eta > rule.horizon:
+            return False
+        rise = pts[-1][1] - pts[0][1]
+        if rise < rule.min_growth_ratio * size or forecast.largest_step_share(pts) > 0.5:
+            return False
+        g.detail["days_to_full"] = round(eta / 86400, 1)
+        g.detail["reason"] = f"forecast full in {eta / 86400:.1f} days"
+        return True
+
+    def _top_folder(self, g: Group) -> tuple[str | None, float]:
+        best, growth = None, 0.0
+        for name, pts in g.folders.items():
+            if len(pts) >= 2 and pts[-1][1] - pts[0][1] > growth:
+                best, growth = name, pts[-1][1] - pts[0][1]
+        return best, growth
+
+    # ------------------------------------------------------------ group state machine
+
+    def _condition(self, rule: Rule, g: Group, t: float) -> tuple[bool, float]:
+        """Is the rule's condition true for the group, and since when?"""
+        if rule.kind == "forecast":
+            ok = self._forecast(rule, g, t)
+            if ok and not g.cond:
+                g.since = t
+            return ok, (g.since or t)
+        if rule.kind == "threshold":
+            g.occurrences = [o for o in g.occurrences if o >= t - max(rule.within, rule.quiet)]
+            recent = [o for o in g.occurrences if o >= t - rule.within]
+            if g.state in ("open", "resolving"):
+                last = max(g.occurrences) if g.occurrences else 0.0
+                return bool(g.members) and t - last < rule.quiet, t
+            if len(recent) >= rule.count:
+                return True, sorted(recent)[-rule.count]
+            return False, t
+        if rule.kind == "catchall":
+            starts = [self.alerts[fp].start for fp in g.members
+                      if fp in self.alerts and self.alerts[fp].status == "firing"]
+            return (True, min(starts)) if starts else (False, t)
+        best: float | None = None
+        for i, sig in enumerate(rule.signals):
+            starts = [self.alerts[fp].start for fp, idx in g.members.items()
+                      if idx == i and fp in self.alerts and self.alerts[fp].status == "firing"]
+            if not starts:
+                continue
+            if sig.all_probes:
+                site = self.inv.sites.get(g.labels.get("site", ""))
+                need = len(site.probes) if site and site.probes else 1
+                instances = {self.alerts[fp].labels.get("instance", fp) for fp, idx in g.members.items()
+                             if idx == i and self.alerts[fp].status == "firing"}
+                if len(instances) < need:
+                    continue
+                since = max(starts)
+            else:
+                since = min(starts)
+            due = since + sig.hold
+            best = due if best is None else min(best, due)
+        if best is None:
+            return False, t
+        return True, best
+
+    def _hold_due(self, rule: Rule, g: Group, since: float, t: float) -> float:
+        if rule.kind == "threshold" or rule.kind == "forecast":
+            hold = rule.signals[0].hold if rule.signals else 0.0
+            return max(t, since + hold)
+        return max(t, since)  # outage: _condition already added the signal's hold
+
+    def _evaluate(self, g: Group, t: float) -> None:
+        rule = self._rule[g.rule]
+        cond, since = self._condition(rule, g, t)
+        if cond != g.cond:
+            g.flaps.append(t)
+            g.cond = cond
+        if rule.flapping:
+            g.flaps = [f for f in g.flaps if f >= t - rule.flapping.window]
+        if g.state == "idle":
+            if cond:
+                g.state = "pending"
+                self._set_due(g, self._hold_due(rule, g, since, t))
+            else:
+                self._forget_if_idle(g)
+        elif g.state == "pending":
+            if not cond:
+                if rule.flapping and len(g.flaps) >= rule.flapping.changes:
+                    g.flapping = True
+                    self._open(g, t)
+                    g.state = "resolving"
+                    self._set_due(g, t + max(rule.resolve_after, rule.flapping.stable))
+                    return
+                g.state = "idle"
+                g.due = None
+                g.pending_timeline = []
+                g.symptoms = []
+                g.events = 0
+            else:
+                self._set_due(g, self._hold_due(rule, g, since, t))
+        elif g.state == "open":
+            if not cond:
+                g.state = "resolving"
+                stable = rule.flapping.stable if (rule.flapping and g.flapping) else 0.0
+                self._set_due(g, t + max(rule.resolve_after, stable))
+            elif rule.kind == "threshold":
+                last = max(g.occurrences) if g.occurrences else t
+                self._set_due(g, last + rule.quiet)
+            if rule.flapping and len(g.flaps) >= rule.flapping.changes and not g.flapping:
+                self._mark_flapping(g)
+        elif g.state == "resolving":
+            if cond:
+                g.state = "open"
+                g.due = None
+                if rule.flapping and len(g.flaps) >= rule.flapping.changes and not g.flapping:
+                    self._mark_flapping(g)
+                if rule.kind == "threshold":
+                    last = max(g.occurrences) if g.occurrences else t
+                    self._set_due(g, last + rule.quiet)
+        elif g.state == "suppressed":
+            if not cond:
+                g.state = "idle"
+                g.due = None
+                g.parent = None
+                g.events = 0
+        elif g.state == "closed" and not cond:
+            g.state = "idle"
+            g.ticket = None
+
+    def _mark_flapping(self, g: Group) -> None:
+        g.flapping = True
+        if g.ticket and g.ticket in self.tickets:
+            tk = self.tickets[g.ticket]
+            tk.flapping = True
+            self._dirty[tk.id] = tk
+
+    def _set_due(self, g: Group, due: float) -> None:
+        if g.due is None or abs(g.due - due) > 1e-6:
+            g.due = due
+            self._schedule(due, "group", g.gid)
+
+    def _forget_if_idle(self, g: Group) -> None:
+        rule = self._rule[g.rule]
+        if g.state == "idle" and not g.members and rule.kind != "forecast" and not g.occurrences \
+                and not (rule.flapping and g.flaps):
+            self.groups.pop(g.gid, None)
+
+    def _on_due(self, g: Group, t: float) -> None:
+        rule = self._rule[g.rule]
+        if g.state == "pending":
+            cond, _ = self._condition(rule, g, t)
+            if not cond and rule.kind != "threshold":
+                self._evaluate(g, t)
+                return
+            parent = self._active_parent(rule, g)
+            if parent is not None:
+                g.state = "suppressed"
+                g.parent = parent.gid
+                parent.events += g.events
+                for entry in g.pending_timeline:
+                    self._note(parent, entry, role="symptom")
+                g.pending_timeline = []
+                self._set_due(g, t + max(60.0, rule.signals[0].hold if rule.signals else 60.0))
+                return
+            self._open(g, t)
+            g.state = "open"
+            self._evaluate(g, t)
+        elif g.state == "resolving":
+            cond, _ = self._condition(rule, g, t)
+            if cond:
+                g.state = "open"
+                return
+            self._resolve(g, t)
+        elif g.state == "open" and rule.kind == "threshold":
+            self._evaluate(g, t)
+        elif g.state == "suppressed":
+            parent = self._active_parent(rule, g)
+            if parent is not None:
+                self._set_due(g, t + max(60.0, rule.signals[0].hold if rule.signals else 60.0))
+                return
+            g.state = "idle"
+            g.parent = None
+            g.cond = False
+            self._evaluate(g, t)
+
+    def _active_parent(self, rule: Rule, g: Group) -> Group | None:
+        for name in rule.symptom_of:
+            prule = self._rule[name]
+            pgid = self._gid(prule, g.labels)
+            pg = self.groups.get(pgid) if pgid else None
+            if pg is not None and pg.state in ACTIVE:
+                return pg
+        return None
+
+    # ------------------------------------------------------------ tickets
+
+    def _title(self, rule: Rule, g: Group, lang: str) -> str:
+        templ = rule.title or _DEFAULT_TITLES.get(rule.category, _DEFAULT_TITLES["other"])
+        text = templ.get(lang) or templ.get("en") or next(iter(templ.values()))
+        labels = g.labels
+        site = self.inv.sites.get(labels.get("site", ""))
+        client = self.inv.clients.get(labels.get("client", ""))
+        share = self.inv.shares.get(labels.get("share", ""))
+        values = {
+            **labels,
+            "site_name": site.name if site else labels.get("site", ""),
+            "client_name": client.name if client else labels.get("client", ""),
+            "share_name": share.name if share else labels.get("share", ""),
+            "mailbox": labels.get("mailbox", client.name if client else ""),
+            "host": labels.get("host", ""),
+            "alertname": labels.get("alertname", ""),
+        }
+        try:
+            return text.format_map(_Default(values))
+        except (ValueError, IndexError):
+            return text
+
+    def _in_maintenance(self, client: str, site: str | None, t: float) -> dict[str, Any] | None:
+        for m in self.maintenances:
+            if m["client"] == client and (not m.get("site") or m.get("site") == site) and \
+                    m["start"] <= t <= m["end"]:
+                return m
+        return None
+
+    def _open(self, g: Group, t: float) -> None:
+        rule = self._rule[g.rule]
+        labels = g.labels
+        client = self.inv.clients[labels["client"]]
+        tid = f"T-{self.next_id:06d}"
+        self.next_id += 1
+        entity_id = labels.get(rule.entity) or labels.get("client", "")
+        maint = self._in_maintenance(client.id, labels.get("site"), t)
+        who = affected(rule.affects, labels, self.inv)
+        details: dict[str, Any] = {}
+        advice_to = None
+        if rule.kind == "forecast":
+            details.update(g.detail)
+            folder, growth = self._top_folder(g)
+            share = self.inv.shares.get(labels.get("share", ""))
+            if folder and share:
+                details["folder"] = folder
+                details["folder_growth_bytes"] = int(growth)
+                owner = share.owner_of(folder)
+                if owner:
+                    details["folder_person"] = owner
+                    advice_to = owner
+            if share:
+                details["share_name"] = share.name
+        if maint:
+            details["maintenance"] = maint.get("reason", "")
+        if labels.get("mailbox"):
+            details["mailbox"] = labels["mailbox"]
+        tk = Ticket(
+            id=tid, client=client.id, category=rule.category, entity_kind=rule.entity, entity_id=entity_id,
+            title=self._title(rule, g, client.language), opened_at=_dt(t), rule=rule.name, group_key=g.gid,
+            site=labels.get("site"), planned=maint is not None, flapping=g.flapping, sla_tier=client.sla,
+            affected=list(who), affected_why=who, advice_to=advice_to, details=details,
+            event_count=g.events,
+        )
+        if rule.escalate and not tk.planned:
+            tk.react_by = client.business_hours.add(tk.opened_at, REACT_HOURS[client.sla] * 3600)
+            self._schedule(_ts(tk.react_by), "escalate", tid)
+        for entry in g.pending_timeline:
+            tk.timeline.append(TimelineEntry(_dt(entry["at"]), entry["what"], entry["role"],
+                                             entry.get("fingerprint"), entry.get("labels")))
+        g.pending_timeline = []
+        g.ticket = tid
+        self.tickets[tid] = tk
+        self._dirty[tid] = tk
+        kind = "planned" if tk.planned else "opened"
+        for person in who:
+            self._notify(tk, person, kind, t)
+        site = self.inv.sites.get(labels.get("site", ""))
+        if rule.office_check and not tk.planned and site and site.office_contact:
+            self._notify(tk, f"office:{site.id}", "office_check", t)
+        if advice_to:
+            self._notify(tk, advice_to, "advice", t)
+
+    def _notify(self, tk: Ticket, to: str, kind: str, t: float) -> None:
+        if any(n.to == to and n.kind == kind for n in tk.notifications):
+            return
+        tk.notifications.append(NotificationRecord(to, kind, _dt(t)))
+        self._notices.append(Notice(tk.id, to, kind, _dt(t)))
+        self._dirty[tk.id] = tk
+
+    def _resolve(self, g: Group, t: float, by: str | None = None) -> None:
+        tk = self.tickets.pop(g.ticket, None) if g.ticket else None
+        g.state = "idle" if by is None else "closed"
+        g.due = None
+        g.flapping = False
+        g.symptoms = []
+        g.events = 0
+        if by is None:
+            g.ticket = None
+        if tk is None:
+            return
+        self._close_ticket(tk, t, by)
+        self._forget_if_idle(g)
+
+    def _close_ticket(self, tk: Ticket, t: float, by: str | None) -> None:
+        tk.status = "resolved"
+        tk.resolved_at = _dt(t)
+        tk.resolved_by = by
+        told = [n.to for n in tk.notifications if n.kind in ("opened", "planned")]
+        for cb in tk.callbacks:
+            if cb.done_at is None:
+                cb.done_at = _dt(t)
+                cb.how = "notified"
+        for person in dict.fromkeys([c.person for c in tk.callbacks] + told):
+            self._notify(tk, person, "resolved", t)
+        self._dirty[tk.id] = tk
+
+    def _escalate(self, tk: Ticket, t: float) -> None:
+        if tk.status != "open" or tk.planned:
+            return
+        client = self.inv.clients.get(tk.client)
+        tk.escalated_at = _dt(t)
+        tk.breached = True
+        if client:
+            tk.resolve_by = client.business_hours.add(_dt(t), ADMIN_HOURS[client.sla][1] * 3600)
+        self._notify(tk, "admins", "escalated", t)
+        self._dirty[tk.id] = tk
+
+    # ------------------------------------------------------------ operations
+
+    def _op(self, op: Op, t: float) -> dict[str, Any]:
+        a = op.args
+        if op.kind == "maintenance":
+            start = _ts(parse_time(a.get("starts_at"), "starts_at"))
+            end = _ts(parse_time(a.get("ends_at"), "ends_at"))
+            self.maintenances.append({"client": a.get("client"), "site": a.get("site"), "start": start,
+                                      "end": end, "reason": a.get("reason", "")})
+            self.maintenances = [m for m in self.maintenances if m["end"] >= t - 86400]
+            return {"ok": True}
+        if op.kind == "callback":
+            person = a.get("person")
+            touched = []
+            for tk in self._tickets_for(a.get("ticket"), person):
+                if not any(c.person == person for c in tk.callbacks):
+                    tk.callbacks.append(Callback(str(person), _dt(t)))
+                    self._dirty[tk.id] = tk
+                touched.append(tk.id)
+            return {"tickets": touched}
+        tk = self.tickets.get(str(a.get("ticket")))
+        if tk is None:
+            return {"tickets": []}
+        if op.kind == "ack" and tk.status == "open":
+            tk.status = "acknowledged"
+            tk.acknowledged_at = _dt(t)
+            tk.acknowledged_by = a.get("by")
+        elif op.kind == "resolve":
+            g = self.groups.get(tk.group_key)
+            if g is not None and g.ticket == tk.id:
+                self._resolve(g, t, by=str(a.get("by") or "agent"))
+            else:
+                self.tickets.pop(tk.id, None)
+                self._close_ticket(tk, t, str(a.get("by") or "agent"))
+        elif op.kind == "office_answer":
+            answer = a.get("answer")
+            tk.details["office_answer"] = answer
+            if answer == "planned" and not tk.planned:
+                tk.planned = True
+                for person in tk.affected:
+                    self._notify(tk, person, "planned", t)
+        self._dirty[tk.id] = tk
+        return {"tickets": [tk.id]}
+
+    def _tickets_for(self, ticket: Any, person: Any) -> Iterable[Ticket]:
+        if ticket:
+            tk = self.tickets.get(str(ticket))
+            return [tk] if tk is not None else []
+        return [tk for tk in self.tickets.values() if person in tk.affected]
+
+    # ------------------------------------------------------------ persistence of the state
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole working state as JSON-able data (see ``restore``)."""
+        self._prune()
+        return {
+            "version": 1,
+            "clock": self.clock,
+            "next_id": self.next_id,
+            "alerts": [[a.fp, a.labels, a.status, a.start, a.last, a.expires, a.end] for a in self.alerts.values()],
+            "groups": [g.__dict__ for g in self.groups.values()],
+            "tickets": [tk.to_dict() for tk in self.tickets.values()],
+            "maintenances": self.maintenances,
+            "counters": {"unrouted": self.unrouted, "unbound": self.unbound},
+        }
+
+    def _prune(self) -> None:
+        horizon = self.clock - RESOLVED_ALERT_TTL
+        for fp in [fp for fp, a in self.alerts.items() if a.status == "resolved" and a.last < horizon]:
+            del self.alerts[fp]
+
+    def _restore(self, s: dict[str, Any]) -> None:
+        self.clock = float(s.get("clock", 0.0))
+        self.next_id = int(s.get("next_id", 1))
+        for row in s.get("alerts", []):
+            a = Alert(*row)
+            self.alerts[a.fp] = a
+            if a.status == "firing" and a.expires is not None:
+                self._schedule(a.expires, "expire", a.fp)
+        for gd in s.get("groups", []):
+            if gd.get("rule") not in self._rule:
+                continue
+            g = Group(**gd)
+            self.groups[g.gid] = g
+            if g.due is not None:
+                self._schedule(g.due, "group", g.gid)
+        for td in s.get("tickets", []):
+            tk = ticket_from_dict(td)
+            self.tickets[tk.id] = tk
+            if tk.react_by is not None and tk.escalated_at is None and tk.status == "open":
+                self._schedule(_ts(tk.react_by), "escalate", tk.id)
+        self.maintenances = list(s.get("maintenances", []))
+        c = s.get("counters", {})
+        self.unrouted, self.unbound = int(c.get("unrouted", 0)), int(c.get("unbound", 0))
+
+
+class _Default(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _opt_time(v: Any) -> datetime | None:
+    return parse_time(v) if v else None
+
+
+def ticket_from_dict(d: dict[str, Any]) -> Ticket:
+    """The inverse of ``Ticket.to_dict`` (the store and the engine's snapshot use it)."""
+    sla = d.get("sla") or {}
+    return Ticket(
+        id=d["id"], client=d["client"], category=d["category"], entity_kind=d["entity"]["kind"],
+        entity_id=d["entity"]["id"], title=d.get("title", ""), opened_at=parse_time(d["opened_at"]),
+        rule=d.get("rule", ""), group_key=d.get("group_key", ""), site=d.get("site"),
+        status=d.get("status", "open"), planned=bool(d.get("planned")), flapping=bool(d.get("flapping")),
+        acknowledged_at=_opt_time(d.get("acknowledged_at")), acknowledged_by=d.get("acknowledged_by"),
+        resolved_at=_opt_time(d.get("resolved_at")), resolved_by=d.get("resolved_by"),
+        sla_tier=sla.get("tier", "standard"), react_by=_opt_time(sla.get("react_by")),
+        resolve_by=_opt_time(sla.get("resolve_by")), breached=bool(sla.get("breached")),
+        escalated_at=_opt_time(sla.get("escalated_at")), event_count=int(d.get("event_count", 0)),
+        affected=list(d.get("affected", [])), affected_why=dict(d.get("affected_why", {})),
+        advice_to=d.get("advice_to"), details=dict(d.get("details", {})),
+        callbacks=[Callback(c["person"], parse_time(c["added_at"]), _opt_time(c.get("done_at")), c.get("how"))
+                   for c in d.get("callbacks", [])],
+        notifications=[NotificationRecord(n["to"], n["kind"], parse_time(n.get("at") or n.get("queued_at")),
+                                          n.get("channel"), _opt_time(n.get("sent_at")), n.get("state", "pending"))
+                       for n in d.get("notifications", [])],
+        timeline=[TimelineEntry(parse_time(e["at"]), e["what"], e.get("role", "cause"), e.get("fingerprint"),
+                                e.get("labels")) for e in d.get("timeline", [])],
+    )
+
+
+__all__ = ["Changes", "Engine", "format_time", "ticket_from_dict", "timedelta"]
