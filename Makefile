@@ -20,7 +20,7 @@ $(TESTSTAMP): pyproject.toml
 	touch $@ $(STAMP)
 
 run: $(STAMP)
-	cd demo && ../$(BIN)/watcher serve --config watcher.yaml
+	$(BIN)/watcher serve --config watcher.yaml
 
 # Debian packages the integration tests talk to (real Prometheus, Alertmanager, net-snmp...).
 # Installed once here, never from tests running in parallel (dpkg takes a lock).
@@ -44,4 +44,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/replay.py
 
 clean:
-	rm -rf $(VENV) demo/watcher.db* .pytest_cache .mypy_cache
+	rm -rf $(VENV) watcher.db* .pytest_cache .mypy_cache

@@ -40,11 +40,11 @@ def parse_time(value: Any, what: str = "time") -> datetime:
         text = text[:-1] + "+00:00"
     try:
         dt = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise EventError(f"{what}: {value!r} is not an RFC 3339 time") from exc
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return dt.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise EventError(f"{what}: {value[:64]!r} is not an RFC 3339 time") from exc
 
 
 def format_time(dt: datetime | None) -> str | None:
@@ -105,12 +105,14 @@ class Event:
     def occurrence_key(self) -> str:
         """Identity plus start plus status: a re-send of the same thing has the same key.
 
-        Metric samples are keyed by their time too, so a re-sent sample is a duplicate.
+        Metric samples are keyed by their time too, so a re-sent sample is a duplicate.  A
+        firing alert that carries an ``ends_at`` (Prometheus' push) is keyed with it: each
+        re-send moves the end forward and must reach the engine, or the alert would expire.
         """
         start = format_time(self.starts_at or self.observed_at) or ""
         if self.value is not None:
             return f"{self.fingerprint}|{start}|v"
-        end = format_time(self.ends_at) if self.status == "resolved" else ""
+        end = format_time(self.ends_at) or ""
         return f"{self.fingerprint}|{start}|{self.status}|{end}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,7 +162,7 @@ class Event:
         return cls(
             labels=dict(labels),
             source=source,
-            status=status,
+            status="resolved" if status == "resolved" else "firing",
             annotations=dict(annotations),
             starts_at=starts,
             ends_at=ends,

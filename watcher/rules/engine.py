@@ -144,13 +144,15 @@ class Engine:
         Returns a small result for the caller (for ops: how many tickets it touched).
         """
         t = self._advance_to(_ts(now))
+        result: dict[str, Any] = {}
         if isinstance(item, Op):
-            return self._op(item, t)
-        if item.value is not None and item.labels.get("metric"):
+            result = self._op(item, t)
+        elif item.value is not None and item.labels.get("metric"):
             self._sample(item, t)
-            return {}
-        self._alert(item, t)
-        return {}
+        else:
+            self._alert(item, t)
+        self._advance_to(t)  # holds of zero (or already served) take effect now, not at the next event
+        return result
 
     def advance(self, now: datetime) -> None:
         """Move the clock to ``now``, firing every timer due until then at its own time."""

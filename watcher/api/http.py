@@ -1,0 +1,417 @@
+"""The HTTP API (CONTRACT sections 2 and 4) on aiohttp.
+
+Handlers are thin: parse and check at the edge, hand rows to the ingestor or ops to the
+engine worker through the inbox, and answer.  A 2xx on an ingest path means the rows are
+committed; bad input is a 4xx with a message and stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from watcher.api.auth import IngestAuth, check
+from watcher.collectors.formats import FORMATS
+from watcher.config import Config
+from watcher.metrics import Metrics
+from watcher.model import EventError, Op, format_time, parse_time, utcnow
+from watcher.notify import links
+from watcher.pipeline import EngineWorker, Ingestor
+from watcher.store import InboxRow, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything the handlers need, built once by watcher.app."""
+
+    config: Config
+    store: Store
+    metrics: Metrics
+    ingestor: Ingestor
+    worker: EngineWorker
+    auth: dict[str, IngestAuth]
+    secret: bytes
+    started_at: float
+    reload: Any = None
+
+
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"status": "error", "error": message}, status)
+
+
+def _auth_for(rt: Runtime, path: str) -> IngestAuth:
+    return rt.auth.get(path) or rt.auth.get("default") or IngestAuth()
+
+
+async def _authorized(request: web.Request, rt: Runtime, path: str, body: bytes) -> web.Response | None:
+    result = check(_auth_for(rt, path), request.headers, body, utcnow())
+    if result.ok:
+        return None
+    rt.metrics.auth_failures.labels(path).inc()
+    resp = _error(result.status, result.reason)
+    if result.status == 401 and getattr(result, "challenge", None):
+        resp.headers["WWW-Authenticate"] = str(result.challenge)
+    return resp
+
+
+async def _read_body(request: web.Request, rt: Runtime) -> bytes:
+    limit = rt.config.service.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    return await request.read()
+
+
+async def _ingest(request: web.Request, fmt: str, auth_path: str) -> web.Response:
+    rt = request.app[RUNTIME]
+    started = time.perf_counter()
+    try:
+        body = await _read_body(request, rt)
+    except web.HTTPRequestEntityTooLarge:
+        rt.metrics.ingest_rejected.labels(auth_path, "too_large").inc()
+        return _error(413, f"body larger than {rt.config.service.max_body_bytes} bytes")
+    denied = await _authorized(request, rt, auth_path, body)
+    if denied is not None:
+        return denied
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        rt.metrics.ingest_rejected.labels(auth_path, "json").inc()
+        return _error(400, f"body is not valid JSON: {exc}")
+    now = utcnow()
+    try:
+        events = FORMATS[fmt](payload, now)
+    except EventError as exc:
+        rt.metrics.ingest_rejected.labels(auth_path, "invalid").inc()
+        return _error(400, str(exc))
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        rt.metrics.ingest_rejected.labels(auth_path, "invalid").inc()
+        return _error(400, f"invalid payload: {exc}")
+    received = time.time()
+    rows = []
+    for ev in events:
+        if ev.observed_at is None:
+            ev.observed_at = now
+        rows.append(InboxRow("event", ev.source[:64], ev.occurrence_key, received,
+                             json.dumps(ev.to_dict(), ensure_ascii=False)))
+    try:
+        seqs = await rt.ingestor.submit(rows)
+    except Exception as exc:
+        log.error("ingest could not store %d events: %s", len(rows), exc)
+        return _error(503, "the store is unavailable; nothing was stored, retry later")
+    accepted = sum(1 for s in seqs if s is not None)
+    for ev, seq in zip(events, seqs, strict=True):
+        (rt.metrics.events_received if seq is not None else rt.metrics.events_duplicate).labels(ev.source).inc()
+    rt.metrics.ingest_seconds.labels(auth_path).observe(time.perf_counter() - started)
+    return _json({"status": "success", "accepted": accepted, "duplicates": len(rows) - accepted})
+
+
+async def post_events(request: web.Request) -> web.Response:
+    return await _ingest(request, "events", "events")
+
+
+async def post_prometheus(request: web.Request) -> web.Response:
+    return await _ingest(request, "prometheus", "prometheus")
+
+
+async def post_webhook(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in ("alertmanager", "grafana", "zabbix"):
+        return _error(404, f"no webhook named {name!r} (alertmanager, grafana, zabbix)")
+    return await _ingest(request, name, name)
+
+
+# ---------------------------------------------------------------- ops through the inbox
+
+
+async def _op(rt: Runtime, kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    op = Op(kind, utcnow(), args)
+    row = InboxRow("op", "api", f"op|{uuid.uuid4().hex}", time.time(),
+                   json.dumps(op.to_dict(), ensure_ascii=False))
+    seqs = await rt.ingestor.submit([row])
+    seq = seqs[0]
+    assert seq is not None
+    return await rt.worker.wait_for(seq)
+
+
+async def _api_guard(request: web.Request) -> tuple[Runtime, dict[str, Any] | None, web.Response | None]:
+    rt = request.app[RUNTIME]
+    body = await _read_body(request, rt)
+    denied = None
+    if "api" in rt.auth or "default" in rt.auth:
+        denied = await _authorized(request, rt, "api", body)
+    if denied is not None:
+        return rt, None, denied
+    if not body.strip():
+        return rt, {}, None
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        return rt, None, _error(400, f"body is not valid JSON: {exc}")
+    if not isinstance(data, dict):
+        return rt, None, _error(400, "body must be a JSON object")
+    return rt, data, None
+
+
+async def _ticket_op(request: web.Request, kind: str, extra: dict[str, Any]) -> web.Response:
+    rt = request.app[RUNTIME]
+    tid = request.match_info["id"]
+    doc = rt.store.get_ticket(tid)
+    if doc is None:
+        return _error(404, f"no ticket {tid}")
+    if doc["status"] == "resolved":
+        return _error(409, f"ticket {tid} is resolved")
+    result = await _op(rt, kind, {"ticket": tid, **extra})
+    if not result.get("tickets"):
+        return _error(409, f"ticket {tid} is no longer open")
+    return _json(rt.store.get_ticket(tid))
+
+
+async def post_ack(request: web.Request) -> web.Response:
+    rt, data, err = await _api_guard(request)
+    if err is not None:
+        return err
+    return await _ticket_op(request, "ack", {"by": str((data or {}).get("by", "agent"))})
+
+
+async def post_resolve(request: web.Request) -> web.Response:
+    rt, data, err = await _api_guard(request)
+    if err is not None:
+        return err
+    return await _ticket_op(request, "resolve", {"by": str((data or {}).get("by", "agent"))})
+
+
+async def post_ticket_callback(request: web.Request) -> web.Response:
+    rt, data, err = await _api_guard(request)
+    if err is not None:
+        return err
+    person = (data or {}).get("person")
+    if not isinstance(person, str) or person not in rt.config.inventory.people:
+        return _error(400, f"person: expected a person id of the inventory, got {person!r}")
+    return await _ticket_op(request, "callback", {"person": person})
+
+
+async def post_person_callback(request: web.Request) -> web.Response:
+    rt, data, err = await _api_guard(request)
+    if err is not None:
+        return err
+    person = request.match_info["person"]
+    if person not in rt.config.inventory.people:
+        return _error(404, f"no person {person!r} in the inventory")
+    result = await _op(rt, "callback", {"person": person})
+    if not result.get("tickets"):
+        return _error(404, f"no open ticket affects {person}")
+    return _json({"person": person, "tickets": result["tickets"]})
+
+
+async def post_maintenance(request: web.Request) -> web.Response:
+    rt, data, err = await _api_guard(request)
+    if err is not None:
+        return err
+    data = data or {}
+    unknown = set(data) - {"client", "site", "starts_at", "ends_at", "reason"}
+    if unknown:
+        return _error(400, f"unknown field(s): {', '.join(sorted(unknown))}")
+    inv = rt.config.inventory
+    client, site = data.get("client"), data.get("site")
+    if client not in inv.clients:
+        return _error(400, f"client: no client {client!r} in the inventory")
+    if site is not None and (site not in inv.sites or inv.sites[site].client != client):
+        return _error(400, f"site: no site {site!r} of client {client!r}")
+    try:
+        start = parse_time(data.get("starts_at"), "starts_at")
+        end = parse_time(data.get("ends_at"), "ends_at")
+    except EventError as exc:
+        return _error(400, str(exc))
+    if end <= start:
+        return _error(400, "ends_at must be after starts_at")
+    args = {"client": client, "site": site, "starts_at": format_time(start), "ends_at": format_time(end),
+            "reason": str(data.get("reason", ""))}
+    await _op(rt, "maintenance", args)
+    return _json({"status": "success", "maintenance": args}, 201)
+
+
+# ---------------------------------------------------------------- reads
+
+
+async def get_tickets(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    q = request.query
+    status = q.get("status")
+    if status and status not in ("open", "acknowledged", "resolved"):
+        return _error(400, "status: expected open, acknowledged or resolved")
+    since = None
+    if q.get("since"):
+        try:
+            since = parse_time(q["since"], "since")
+        except EventError as exc:
+            return _error(400, str(exc))
+    try:
+        limit = min(int(q.get("limit", "500")), 5000)
+        offset = max(int(q.get("offset", "0")), 0)
+    except ValueError:
+        return _error(400, "limit and offset must be whole numbers")
+    docs = rt.store.list_tickets(status, q.get("client"), since, limit, offset)
+    return _json({"tickets": docs})
+
+
+async def get_ticket(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    doc = rt.store.get_ticket(request.match_info["id"])
+    if doc is None:
+        return _error(404, f"no ticket {request.match_info['id']}")
+    return _json(doc)
+
+
+async def get_outbox(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    rows = rt.store.outbox_rows(request.query.get("state"))
+    for r in rows:
+        for k in ("created_at", "due_at", "sent_at", "claimed_at"):
+            if r.get(k):
+                r[k] = format_time(datetime.fromtimestamp(r[k], UTC))
+    return _json({"outbox": rows, "counts": rt.store.outbox_counts()})
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    counts = rt.store.outbox_counts()
+    for state in ("pending", "sending", "sent", "dead"):
+        rt.metrics.outbox_depth.labels(state).set(counts.get(state, 0))
+    rt.metrics.inbox_lag.set(max(0, rt.store.inbox_max() - rt.worker.cursor))
+    body = generate_latest(rt.metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def get_health(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    try:
+        rt.store.inbox_max()
+    except Exception as exc:
+        return _json({"status": "unhealthy", "store": str(exc.__class__.__name__)}, 503)
+    return _json({"status": "ok", "engine_cursor": rt.worker.cursor,
+                  "open_tickets": len(rt.worker.engine.tickets)})
+
+
+async def get_am_status(request: web.Request) -> web.Response:
+    """Enough of Alertmanager's ``/api/v2/status`` for Prometheus and tools that probe it."""
+    rt = request.app[RUNTIME]
+    return _json({
+        "cluster": {"status": "disabled", "peers": []},
+        "versionInfo": {"version": "watcher-0.1.0", "branch": "", "buildDate": "", "buildUser": "",
+                        "goVersion": "", "revision": ""},
+        "config": {"original": ""},
+        "uptime": format_time(datetime.fromtimestamp(rt.started_at, UTC)),
+    })
+
+
+async def get_ok(request: web.Request) -> web.Response:
+    return web.Response(text="OK")
+
+
+async def post_reload(request: web.Request) -> web.Response:
+    rt, _data, err = await _api_guard(request)
+    if err is not None:
+        return err
+    try:
+        rt.reload()
+    except Exception as exc:
+        return _error(400, f"configuration rejected, the old one stays in force: {exc}")
+    return _json({"status": "success"})
+
+
+# ---------------------------------------------------------------- signed links
+
+
+async def get_link(request: web.Request) -> web.Response:
+    """A signed link from a message: show a confirmation form (GET never changes anything)."""
+    rt = request.app[RUNTIME]
+    token = request.match_info["token"]
+    try:
+        claims = links.verify(rt.secret, token, utcnow())
+    except links.LinkError as exc:
+        return web.Response(status=403, text=f"This link is not valid: {exc}")
+    text = {"callback": "Tell me when it is fixed / Powiadom mnie, gdy będzie naprawione",
+            "planned": "It is a planned break / To planowana przerwa",
+            "failure": "It is a sudden failure / To nagła awaria"}.get(claims.action, claims.action)
+    html = (f"<!doctype html><meta charset=utf-8><title>watcher</title><p>{escape(claims.ticket_id)}</p>"
+            f"<form method=post><button>{escape(text)}</button></form>")
+    return web.Response(text=html, content_type="text/html")
+
+
+async def post_link(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    token = request.match_info["token"]
+    try:
+        claims = links.verify(rt.secret, token, utcnow())
+    except links.LinkError as exc:
+        return web.Response(status=403, text=f"This link is not valid: {exc}")
+    if not rt.store.use_link(claims.nonce, time.time()):
+        return web.Response(status=410, text="This link was already used.")
+    if claims.action == "callback":
+        result = await _op(rt, "callback", {"person": claims.person, "ticket": claims.ticket_id})
+    else:
+        result = await _op(rt, "office_answer", {"ticket": claims.ticket_id, "answer": claims.action})
+    if not result.get("tickets"):
+        return web.Response(status=409, text="This ticket is already closed. Thank you.")
+    return web.Response(text="Thank you / Dziękujemy.")
+
+
+async def get_index(request: web.Request) -> web.Response:
+    """A small agent console: open tickets with their SLA clocks."""
+    rt = request.app[RUNTIME]
+    docs = [d for d in rt.store.list_tickets(limit=200) if d["status"] != "resolved"]
+    rows = "".join(
+        f"<tr><td>{escape(d['id'])}</td><td>{escape(d['client'])}</td><td>{escape(d['category'])}</td>"
+        f"<td>{escape(d['title'])}</td><td>{escape(d['status'])}</td><td>{escape(d['opened_at'] or '')}</td>"
+        f"<td>{escape(d['sla']['react_by'] or '-')}</td><td>{len(d['affected'])}</td>"
+        f"<td>{len(d['callbacks'])}</td></tr>" for d in docs)
+    html = ("<!doctype html><meta charset=utf-8><title>watcher</title><h1>watcher: open tickets</h1>"
+            "<table border=1 cellpadding=4><tr><th>id</th><th>client</th><th>category</th><th>title</th>"
+            "<th>status</th><th>opened</th><th>react by</th><th>affected</th><th>callbacks</th></tr>"
+            f"{rows}</table><p>API: <a href=/api/v1/tickets>/api/v1/tickets</a> · "
+            "<a href=/metrics>/metrics</a></p>")
+    return web.Response(text=html, content_type="text/html")
+
+
+def routes(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/api/v1/events", post_events)
+    r.add_post("/api/v2/alerts", post_prometheus)
+    r.add_post("/api/v1/alerts", post_prometheus)
+    r.add_post("/webhooks/{name}", post_webhook)
+    r.add_get("/api/v2/status", get_am_status)
+    r.add_get("/-/healthy", get_ok)
+    r.add_get("/-/ready", get_ok)
+    r.add_get("/api/v1/tickets", get_tickets)
+    r.add_get("/api/v1/tickets/{id}", get_ticket)
+    r.add_post("/api/v1/tickets/{id}/ack", post_ack)
+    r.add_post("/api/v1/tickets/{id}/acknowledge", post_ack)
+    r.add_post("/api/v1/tickets/{id}/resolve", post_resolve)
+    r.add_post("/api/v1/tickets/{id}/callbacks", post_ticket_callback)
+    r.add_post("/api/v1/people/{person}/callbacks", post_person_callback)
+    r.add_post("/api/v1/maintenances", post_maintenance)
+    r.add_get("/api/v1/outbox", get_outbox)
+    r.add_post("/api/v1/reload", post_reload)
+    r.add_get("/l/{token}", get_link)
+    r.add_post("/l/{token}", post_link)
+    r.add_get("/metrics", get_metrics)
+    r.add_get("/healthz", get_health)
+    r.add_get("/", get_index)

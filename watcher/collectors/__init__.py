@@ -1,0 +1,1 @@
+"""Collectors: everything that turns what arrives from the outside into normalized events."""

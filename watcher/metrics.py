@@ -1,0 +1,44 @@
+"""watcher's own Prometheus metrics, on a registry of their own (tests get a fresh one)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.events_received = Counter("watcher_events_received", "Events accepted (stored), by source",
+                                       ["source"], registry=r)
+        self.events_duplicate = Counter("watcher_events_duplicate", "Events that repeated an occurrence "
+                                        "already stored", ["source"], registry=r)
+        self.ingest_rejected = Counter("watcher_ingest_rejected", "Requests refused, by path and reason",
+                                       ["path", "reason"], registry=r)
+        self.auth_failures = Counter("watcher_auth_failures", "Ingest requests with a missing or wrong "
+                                     "credential", ["path"], registry=r)
+        self.tickets_opened = Counter("watcher_tickets_opened", "Tickets opened, by category", ["category"],
+                                      registry=r)
+        self.tickets_resolved = Counter("watcher_tickets_resolved", "Tickets resolved, by category",
+                                        ["category"], registry=r)
+        self.notifications = Counter("watcher_notifications", "Notification deliveries, by kind and result "
+                                     "(sent, retry, dead)", ["kind", "result"], registry=r)
+        self.inbox_lag = Gauge("watcher_inbox_lag", "Stored events the engine has not handled yet", registry=r)
+        self.outbox_depth = Gauge("watcher_outbox", "Notifications in the outbox, by state", ["state"],
+                                  registry=r)
+        self.open_tickets = Gauge("watcher_open_tickets", "Tickets open in the engine", registry=r)
+        self.unbound_events = Gauge("watcher_unbound_events", "Events that bound to no client of the "
+                                    "inventory (kept, counted)", registry=r)
+        self.unrouted_events = Gauge("watcher_unrouted_events", "Events that no rule names (recorded only)",
+                                     registry=r)
+        self.ingest_seconds = Histogram("watcher_ingest_seconds", "Time to accept one ingest request, "
+                                        "durably", ["path"], registry=r,
+                                        buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
+        self.engine_batch_seconds = Histogram("watcher_engine_batch_seconds", "Time to handle and commit "
+                                              "one engine batch", registry=r,
+                                              buckets=(.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
+        self.delivery_seconds = Histogram("watcher_delivery_seconds", "From a notice queued to its "
+                                          "delivery", ["kind"], registry=r,
+                                          buckets=(.05, .1, .25, .5, 1, 2, 5, 10, 30, 60, 300, 3600))
+        self.snmp_traps = Gauge("watcher_snmp_traps", "SNMP traps received and rejected, by outcome",
+                                ["outcome"], registry=r)

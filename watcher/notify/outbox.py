@@ -1,0 +1,187 @@
+"""The delivery loop: notices owed in the durable outbox become messages sent via Apprise.
+
+The engine writes a row per (ticket, recipient, kind) in the same transaction as the
+ticket change, so nothing owed is lost in a crash.  This loop claims due rows, renders
+them in the recipient's language, sends them with the recipient's Apprise URLs (fallbacks
+in order) and records the outcome: sent, retry with exponential backoff, or dead (shown
+by the API and /metrics).  A row claimed by a process that died is taken again after a
+lease, so delivery is at-least-once with a window of one send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from watcher.config import Config
+from watcher.metrics import Metrics
+from watcher.model import format_time
+from watcher.notify import links
+from watcher.notify.render import RenderError, render
+from watcher.notify.sender import send
+from watcher.store import OutboxItem, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    urls: tuple[str, ...]
+    language: str
+    person: dict[str, Any] | None
+
+
+def resolve_recipient(config: Config, client_id: str, to: str) -> Recipient | None:
+    """Where and in which language a notice goes: a person, the admins, the coordinator, an office."""
+    inv = config.inventory
+    client = inv.clients.get(client_id)
+    lang = client.language if client else "pl"
+    if to == "admins":
+        return Recipient(client.admins, lang, None) if client else None
+    if to == "coordinator":
+        if client and client.coordinator:
+            c = client.coordinator
+            return Recipient(c.urls(), lang, {"id": "coordinator", "name": c.name, "language": lang})
+        return None
+    if to.startswith("office:"):
+        site = inv.sites.get(to[7:])
+        if site and site.office_contact:
+            c = site.office_contact
+            return Recipient(c.urls(), lang, {"id": to, "name": c.name, "language": lang})
+        return None
+    person = inv.people.get(to)
+    if person is None:
+        return None
+    return Recipient(person.notify, person.language, {"id": person.id, "name": person.name,
+                                                      "language": person.language})
+
+
+class Dispatcher:
+    """Claims due outbox rows and delivers them, a few at a time."""
+
+    def __init__(self, config: Config, store: Store, metrics: Metrics, secret: bytes,
+                 clock: Callable[[], float] = time.time, concurrency: int = 8) -> None:
+        self.config = config
+        self.store = store
+        self.metrics = metrics
+        self.secret = secret
+        self.clock = clock
+        self.concurrency = concurrency
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._down: set[str] = set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="notify-dispatcher")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        poll = self.config.service.notify.poll_interval
+        while not self._stopping:
+            try:
+                items = await asyncio.to_thread(self.store.claim_due, self.clock(), self.concurrency * 4)
+            except Exception as exc:
+                log.error("outbox unavailable: %s", exc)
+                items = []
+            if items:
+                sem = asyncio.Semaphore(self.concurrency)
+
+                async def one(item: OutboxItem) -> None:
+                    async with sem:
+                        await self._deliver(item)
+
+                await asyncio.gather(*(one(i) for i in items))
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=poll)
+
+    def _backoff(self, attempts: int) -> float:
+        n = self.config.service.notify
+        return float(min(n.retry_max, n.retry_initial * (2 ** max(0, attempts))))
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        n = self.config.service.notify
+        doc = await asyncio.to_thread(self.store.get_ticket, item.ticket_id)
+        if doc is None:
+            await asyncio.to_thread(self.store.mark_failed, item.id, "ticket not found", None)
+            return
+        recipient = resolve_recipient(self.config, doc["client"], item.recipient)
+        if recipient is None or not recipient.urls:
+            await asyncio.to_thread(self.store.mark_failed, item.id, "no address for this recipient", None)
+            self.metrics.notifications.labels(item.kind, "dead").inc()
+            return
+        now = self.clock()
+        if recipient.person is not None and item.kind not in ("resolved", "escalated"):
+            recent = await asyncio.to_thread(self.store.sent_recently, item.recipient, now - 3600)
+            if recent >= n.per_person_per_hour:
+                await asyncio.to_thread(self.store.mark_failed, item.id, "rate limit for this person",
+                                        now + 300)
+                return
+        try:
+            message = render(item.kind, recipient.language, self._context(doc, item, recipient, now),
+                             n.templates_dir)
+        except RenderError as exc:
+            log.error("cannot render %s for %s: %s", item.kind, item.ticket_id, exc)
+            await asyncio.to_thread(self.store.mark_failed, item.id, f"template: {exc}", None)
+            self.metrics.notifications.labels(item.kind, "dead").inc()
+            return
+        result = await send(recipient.urls, message)
+        if result.ok:
+            await asyncio.to_thread(self.store.mark_sent, item.id, result.channel, self.clock())
+            self.metrics.notifications.labels(item.kind, "sent").inc()
+            self.metrics.delivery_seconds.labels(item.kind).observe(max(0.0, self.clock() - item.created_at))
+            if item.recipient in self._down:
+                self._down.discard(item.recipient)
+                log.info("delivery to %s works again", item.recipient)
+            return
+        give_up = not result.retryable or item.attempts + 1 >= n.max_attempts
+        next_due = None if give_up else self.clock() + self._backoff(item.attempts)
+        await asyncio.to_thread(self.store.mark_failed, item.id, result.error or "delivery failed", next_due)
+        self.metrics.notifications.labels(item.kind, "dead" if give_up else "retry").inc()
+        if item.recipient not in self._down:
+            self._down.add(item.recipient)
+            log.warning("delivery to %s failed (%s); retrying with backoff", item.recipient, result.error)
+
+    def _context(self, doc: dict[str, Any], item: OutboxItem, recipient: Recipient, now: float
+                 ) -> dict[str, Any]:
+        inv = self.config.inventory
+        client = inv.clients.get(doc["client"])
+        site = inv.sites.get(doc.get("site") or "")
+        expires = datetime.fromtimestamp(now, UTC) + timedelta(seconds=self.config.service.notify.link_ttl)
+        base = self.config.service.public_url.rstrip("/")
+        link_map: dict[str, str] = {}
+        if base:
+            if item.kind == "opened" and recipient.person and not item.recipient.startswith("office:"):
+                link_map["callback"] = f"{base}/l/" + links.sign(self.secret, "callback", doc["id"],
+                                                                 item.recipient, expires)
+            if item.kind == "office_check":
+                for action in ("planned", "failure"):
+                    link_map[action] = f"{base}/l/" + links.sign(self.secret, action, doc["id"],
+                                                                 item.recipient, expires)
+        return {
+            "ticket": doc,
+            "person": recipient.person,
+            "client": {"id": client.id, "name": client.name, "timezone": str(client.timezone)} if client
+            else {"id": doc["client"], "name": doc["client"]},
+            "site": {"id": site.id, "name": site.name} if site else None,
+            "links": link_map,
+            "now": format_time(datetime.fromtimestamp(now, UTC)),
+        }

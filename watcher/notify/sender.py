@@ -1,0 +1,155 @@
+"""Deliver one rendered message to one person through Apprise, and say what happened.
+
+A person's Apprise URLs are fallbacks, tried in order: the first that delivers wins, and the
+``SendResult`` names its scheme as the channel (``mailto``, ``json``, ``msteams``...).  The
+result answers the outbox's two questions, as Alertmanager's notifiers do: did it arrive,
+and is it worth trying again later?
+
+- An URL Apprise cannot parse (unknown scheme, missing parts, bad sender address) will not
+  get better by waiting: ``retryable=False`` when every URL is like that.
+- A delivery failure (server down, refused, 5xx, timeout) is ``retryable=True``.
+
+Three Apprise behaviours this module deliberately works around:
+
+- Throttle: an Apprise service object sleeps about 5.5 s between two sends by default
+  (``request_rate_per_sec``).  Each call builds its own service object and sets that rate to
+  0: pacing and retries are the outbox's job, and a burst of notices to many people must
+  not take minutes.
+- Retries: Apprise retries only within one call; this module makes one attempt per URL
+  and leaves backoff to the outbox, which also keeps the per-recipient delivery record.
+- Secrets: Apprise URLs carry passwords and tokens.  Nothing here logs or returns an URL
+  except as ``url(privacy=True)`` (secrets masked), or only its scheme when it cannot be
+  parsed at all.
+
+HTML or text: the HTML body goes where it is the service's own format (mail, or any
+service whose URL says ``format=html``); everywhere else the hand-written plain text goes,
+which reads better than Apprise's conversion of the HTML.  Apprise's ``async_notify`` runs
+the blocking network work in its own thread pool, so the event loop is never blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import apprise
+
+from watcher.notify.render import Message
+
+__all__ = ["SendResult", "channel_of", "mask_url", "send"]
+
+log = logging.getLogger(__name__)
+
+_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The outcome of one ``send``.
+
+    ``channel`` is the scheme of the URL that delivered (None when nothing did); ``error``
+    lists each URL's failure, secrets masked.
+    """
+
+    ok: bool
+    retryable: bool
+    channel: str | None
+    error: str | None
+
+
+async def send(urls: Sequence[str], message: Message, *, timeout: float = 30) -> SendResult:
+    """Deliver ``message`` through the first of ``urls`` that works.
+
+    ``timeout`` bounds each URL's attempt, not the whole call: a channel that hangs must
+    not use up the time its fallback needs.  The worst case is ``len(urls) * timeout``.
+    """
+    if not urls:
+        return SendResult(ok=False, retryable=False, channel=None, error="no notification URLs")
+    errors: list[str] = []
+    retryable = False
+    for url in urls:
+        outcome = await _send_one(url, message, timeout)
+        if outcome.ok:
+            if errors:
+                log.info("delivered through fallback %s after: %s", outcome.channel, "; ".join(errors))
+            return outcome
+        retryable = retryable or outcome.retryable
+        errors.append(outcome.error or "failed")
+    return SendResult(ok=False, retryable=retryable, channel=None, error="; ".join(errors))
+
+
+def channel_of(url: str) -> str | None:
+    """The scheme of an Apprise URL (``mailto``, ``json``...), or None if it has none."""
+    scheme, sep, _ = url.partition("://")
+    scheme = scheme.strip().lower()
+    return scheme if sep and scheme.replace("+", "").replace("-", "").isalnum() else None
+
+
+def mask_url(url: str) -> str:
+    """An URL safe to log: Apprise's own privacy form, or only its scheme if unparseable."""
+    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    if plugin is not None:
+        return str(plugin.url(privacy=True))
+    return f"{channel_of(url) or 'unknown'}://..."
+
+
+async def _send_one(url: str, message: Message, timeout: float) -> SendResult:
+    asset = apprise.AppriseAsset(app_id="watcher", app_desc="watcher helpdesk notices")
+    plugin = apprise.Apprise.instantiate(url, asset=asset, suppress_exceptions=True)
+    if plugin is None:
+        shown = f"{channel_of(url) or 'unknown'}://..."
+        log.warning("not a valid Apprise URL: %s", shown)
+        return SendResult(ok=False, retryable=False, channel=None,
+                          error=f"{shown}: not a valid Apprise URL")
+    plugin.request_rate_per_sec = 0
+    channel = channel_of(url)
+    shown = str(plugin.url(privacy=True))
+    as_html = message.html is not None and _prefers_html(plugin)
+    body = message.html if as_html and message.html is not None else message.text
+    body_format = apprise.NotifyFormat.HTML if as_html else apprise.NotifyFormat.TEXT
+
+    notifier = apprise.Apprise(asset=asset)
+    notifier.add(plugin)
+    try:
+        async with asyncio.timeout(timeout + _GRACE_SECONDS):
+            result = await notifier.async_notify(body=body, title=message.subject,
+                                                 body_format=body_format, timeout=timeout)
+    except TimeoutError:
+        log.warning("sending through %s timed out after %.1fs", shown, timeout)
+        return SendResult(ok=False, retryable=True, channel=channel,
+                          error=f"{shown}: timed out after {timeout:g}s")
+    try:
+        if result:
+            return SendResult(ok=True, retryable=False, channel=channel, error=None)
+        detail = _problem(result)
+    finally:
+        close = getattr(result, "close", None)
+        if callable(close):
+            close()
+    log.warning("sending through %s failed: %s", shown, detail)
+    return SendResult(ok=False, retryable=True, channel=channel, error=f"{shown}: {detail}")
+
+
+def _prefers_html(plugin: Any) -> bool:
+    """True where HTML is what the service shows: its default format or the URL's choice."""
+    resolve = getattr(plugin, "resolve_format", None)
+    preferred = resolve(None) if callable(resolve) else plugin.notify_format
+    if isinstance(preferred, list | tuple):
+        preferred = preferred[0] if preferred else None
+    return bool(preferred == apprise.NotifyFormat.HTML)
+
+
+def _problem(result: Any) -> str:
+    """The last warning Apprise recorded for this attempt (its messages carry no secrets)."""
+    status = getattr(getattr(result, "status", None), "name", None)
+    logs = getattr(result, "logs", None)
+    entries: Iterable[Any] = logs() if callable(logs) else ()
+    last = None
+    for entry in entries:
+        if getattr(entry, "level", "") in ("WARNING", "ERROR", "CRITICAL"):
+            last = getattr(entry, "message", None)
+    parts = [p for p in (f"status {status.lower()}" if status else None, last) if p]
+    return ", ".join(parts) or "delivery failed"

@@ -1,0 +1,219 @@
+"""The live pipeline between the HTTP edge and the store: group-committed ingest and the
+engine worker.
+
+* ``Ingestor``: requests hand it rows and wait; one writer task commits everything that
+  queued up meanwhile in one transaction, so a burst of requests costs one fsync, and a
+  request is answered only once its rows are durable.
+* ``EngineWorker``: reads the inbox in order, feeds the engine (the same code as replay)
+  on the wall clock, and commits the engine's state, the changed tickets and the notices
+  owed in one transaction.  On a restart it continues from the stored state and cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from watcher.config import Config
+from watcher.metrics import Metrics
+from watcher.model import Event, EventError, Op, op_from_dict
+from watcher.rules import Engine
+from watcher.store import InboxRow, Store
+
+log = logging.getLogger(__name__)
+
+
+class Ingestor:
+    """Group commit of inbox rows."""
+
+    def __init__(self, store: Store, on_commit: Callable[[], None], max_batch: int = 20000) -> None:
+        self.store = store
+        self.on_commit = on_commit
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[list[InboxRow], asyncio.Future[list[int | None]]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ingest-writer")
+
+    async def stop(self) -> None:
+        if self._task:
+            while not self._queue.empty():
+                await asyncio.sleep(0.01)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def submit(self, rows: list[InboxRow]) -> list[int | None]:
+        """Store rows durably; the seq of each new row, None for duplicates."""
+        fut: asyncio.Future[list[int | None]] = asyncio.get_running_loop().create_future()
+        await self._queue.put((rows, fut))
+        return await fut
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            size = len(first[0])
+            while not self._queue.empty() and size < self.max_batch:
+                item = self._queue.get_nowait()
+                batch.append(item)
+                size += len(item[0])
+            rows = [r for b in batch for r in b[0]]
+            try:
+                seqs = await asyncio.to_thread(self.store.append, rows)
+            except Exception as exc:  # the store is down: every waiting request gets the error
+                log.error("ingest write failed: %s", exc)
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            pos = 0
+            for b_rows, fut in batch:
+                if not fut.done():
+                    fut.set_result(seqs[pos:pos + len(b_rows)])
+                pos += len(b_rows)
+            self.on_commit()
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class EngineWorker:
+    """The one consumer of the inbox: the engine, its state and its outputs in the store."""
+
+    def __init__(self, config: Config, store: Store, metrics: Metrics, on_notices: Callable[[], None],
+                 tick: float = 1.0, batch: int = 5000, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.store = store
+        self.metrics = metrics
+        self.on_notices = on_notices
+        self.tick = tick
+        self.batch = batch
+        self.clock = clock
+        self.engine: Engine
+        self.cursor = 0
+        self._wake = asyncio.Event()
+        self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._pending_rules: Config | None = None
+        self._results: dict[int, dict[str, Any]] = {}
+        self._seen_open: set[str] = set()
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._load)
+        self._task = asyncio.create_task(self._run(), name="engine-worker")
+
+    def _load(self) -> None:
+        self.cursor, state = self.store.load_engine()
+        self.engine = Engine(self.config.rules, self.config.inventory, state)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def reload(self, config: Config) -> None:
+        """Use new rules and inventory from the next batch on (built and validated by the caller)."""
+        self._pending_rules = config
+        self._wake.set()
+
+    async def wait_for(self, seq: int, timeout: float = 30.0) -> dict[str, Any]:
+        """The engine's result for the inbox row ``seq`` (an op), once it is committed."""
+        if seq <= self.cursor:
+            return {}
+        fut = self._waiters.get(seq)
+        if fut is None:
+            fut = asyncio.get_running_loop().create_future()
+            self._waiters[seq] = fut
+        self._wake.set()
+        return await asyncio.wait_for(asyncio.shield(fut), timeout)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                busy = await asyncio.to_thread(self._step)
+            except Exception:
+                log.exception("engine batch failed; reloading the engine state from the store")
+                await asyncio.sleep(1.0)
+                try:
+                    await asyncio.to_thread(self._load)
+                except Exception:
+                    log.exception("cannot reload the engine state")
+                continue
+            self._settle_waiters()
+            if self._stopping and not busy:
+                return
+            if busy:
+                continue
+            due = self.engine.next_due()
+            delay = self.tick
+            if due is not None:
+                delay = min(delay, max(0.0, due.timestamp() - self.clock()))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.005))
+
+    def _settle_waiters(self) -> None:
+        for seq in [s for s in self._waiters if s <= self.cursor]:
+            fut = self._waiters.pop(seq)
+            if not fut.done():
+                fut.set_result(self._results.pop(seq, {}))
+
+    def _step(self) -> bool:
+        """One batch: returns True when it handled inbox rows (there may be more)."""
+        started = time.perf_counter()
+        if self._pending_rules is not None:
+            cfg, self._pending_rules = self._pending_rules, None
+            state = self.engine.snapshot()
+            self.config = cfg
+            self.engine = Engine(cfg.rules, cfg.inventory, state)
+        rows = self.store.read_inbox(self.cursor, self.batch)
+        engine = self.engine
+        results: dict[int, dict[str, Any]] = {}
+        last = self.cursor
+        for seq, kind, received_at, payload in rows:
+            last = seq
+            try:
+                raw = json.loads(payload)
+                item: Event | Op = op_from_dict(raw) if kind == "op" else Event.from_dict(raw)
+            except (ValueError, EventError) as exc:
+                log.error("inbox row %d cannot be read, skipped: %s", seq, exc)
+                continue
+            now = _dt(max(received_at, engine.clock))
+            if isinstance(item, Op) and seq in self._waiters:
+                item.at = now
+            results[seq] = engine.handle(item, now)
+        engine.advance(_dt(max(self.clock(), engine.clock)))
+        changes = engine.drain()
+        if rows or changes.tickets or changes.notices:
+            self.store.commit_batch(last, engine.snapshot(), changes.tickets, changes.notices, self.clock())
+        self.cursor = last
+        self._results.update({s: r for s, r in results.items() if s in self._waiters})
+        for tk in changes.tickets:
+            if tk.status == "resolved":
+                self.metrics.tickets_resolved.labels(tk.category).inc()
+            elif tk.event_count >= 0 and tk.id not in self._seen_open:
+                self.metrics.tickets_opened.labels(tk.category).inc()
+            self._seen_open.add(tk.id)
+        self.metrics.open_tickets.set(len(engine.tickets))
+        self.metrics.unbound_events.set(engine.unbound)
+        self.metrics.unrouted_events.set(engine.unrouted)
+        if changes.notices:
+            self.on_notices()
+        if rows or changes.tickets:
+            self.metrics.engine_batch_seconds.observe(time.perf_counter() - started)
+        return bool(rows)

@@ -1,0 +1,289 @@
+"""Storage through SQLAlchemy: SQLite (WAL) by default, PostgreSQL by URL.
+
+The store is synchronous SQLAlchemy Core (the async service calls it in a worker thread):
+a handful of statements on a few tables, each write path batched.  Every method is one
+transaction, so what it writes is all there or none of it is.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine as SAEngine
+from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import NullPool
+
+from watcher.model import Notice, Ticket, format_time
+from watcher.store.schema import engine_state, inbox, link_uses, outbox, tickets
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    kind: str  # event | op
+    source: str
+    occ_key: str
+    received_at: float
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    ticket_id: str
+    recipient: str
+    kind: str
+    attempts: int
+    created_at: float
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def migrate(engine: SAEngine) -> None:
+    """Bring the schema to the newest Alembic revision (run at every start)."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+class Store:
+    """All persistence of the service.  Thread-safe; SQLite writes are serialised."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None,
+                                        connect_args={"check_same_thread": False, "timeout": 30})
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+        migrate(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _begin(self) -> Any:
+        return self.engine.begin()
+
+    def _insert(self, table: Any) -> Any:
+        return (sqlite.insert if self.is_sqlite else postgresql.insert)(table)
+
+    class _Locked:
+        def __init__(self, store: Store) -> None:
+            self.store = store
+
+        def __enter__(self) -> Connection:
+            if self.store._write_lock:
+                self.store._write_lock.acquire()
+            self._ctx = self.store.engine.begin()
+            try:
+                return self._ctx.__enter__()
+            except BaseException:
+                if self.store._write_lock:
+                    self.store._write_lock.release()
+                raise
+
+        def __exit__(self, *exc: Any) -> None:
+            try:
+                self._ctx.__exit__(*exc)
+            finally:
+                if self.store._write_lock:
+                    self.store._write_lock.release()
+
+    def write(self) -> Store._Locked:
+        return Store._Locked(self)
+
+    # ------------------------------------------------------------ inbox
+
+    def append(self, rows: Sequence[InboxRow]) -> list[int | None]:
+        """Store rows in one transaction; the seq of each new row, None for a duplicate."""
+        if not rows:
+            return []
+        stmt = self._insert(inbox).on_conflict_do_nothing(index_elements=["occ_key"]).returning(
+            inbox.c.seq, inbox.c.occ_key)
+        params = [{"kind": r.kind, "source": r.source, "occ_key": r.occ_key, "received_at": r.received_at,
+                   "payload": r.payload} for r in rows]
+        with self.write() as conn:
+            got: dict[str, int] = {}
+            for chunk in range(0, len(params), 500):
+                for seq, key in conn.execute(stmt, params[chunk:chunk + 500]).all():
+                    got[key] = seq
+        out: list[int | None] = []
+        for r in rows:
+            seq = got.pop(r.occ_key, None)
+            out.append(seq)
+        return out
+
+    def read_inbox(self, after: int, limit: int) -> list[tuple[int, str, float, str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(inbox.c.seq, inbox.c.kind, inbox.c.received_at, inbox.c.payload)
+                                .where(inbox.c.seq > after).order_by(inbox.c.seq).limit(limit)).all()
+        return [(int(r[0]), str(r[1]), float(r[2]), str(r[3])) for r in rows]
+
+    def inbox_max(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(inbox.c.seq), 0))).scalar_one())
+
+    # ------------------------------------------------------------ engine batches
+
+    def load_engine(self, name: str = "main") -> tuple[int, dict[str, Any] | None]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(engine_state.c.cursor, engine_state.c.state)
+                               .where(engine_state.c.name == name)).first()
+        if row is None:
+            return 0, None
+        return int(row[0]), json.loads(row[1])
+
+    def commit_batch(self, cursor: int, state: dict[str, Any], changed: Sequence[Ticket],
+                     notices: Sequence[Notice], now: float, name: str = "main") -> None:
+        """The engine's progress, the tickets it changed and the notices it owes: all or nothing."""
+        with self.write() as conn:
+            up = self._insert(engine_state).values(name=name, cursor=cursor, state=json.dumps(state),
+                                                    updated_at=now)
+            conn.execute(up.on_conflict_do_update(index_elements=["name"], set_={
+                "cursor": up.excluded.cursor, "state": up.excluded.state, "updated_at": up.excluded.updated_at}))
+            if changed:
+                ins = self._insert(tickets)
+                conn.execute(ins.on_conflict_do_update(index_elements=["id"], set_={
+                    c: getattr(ins.excluded, c) for c in ("status", "resolved_at", "updated_at", "data")}),
+                    [{"id": tk.id, "client": tk.client, "site": tk.site, "category": tk.category,
+                      "status": tk.status, "opened_at": tk.opened_at, "resolved_at": tk.resolved_at,
+                      "updated_at": now, "data": json.dumps(tk.to_dict(), ensure_ascii=False)}
+                     for tk in changed])
+            if notices:
+                conn.execute(self._insert(outbox).on_conflict_do_nothing(
+                    index_elements=["ticket_id", "recipient", "kind"]),
+                    [{"ticket_id": n.ticket_id, "recipient": n.to, "kind": n.kind, "created_at": now,
+                      "due_at": now, "attempts": 0, "state": "pending"} for n in notices])
+
+    # ------------------------------------------------------------ tickets
+
+    def list_tickets(self, status: str | None = None, client: str | None = None,
+                     since: datetime | None = None, limit: int = 500, offset: int = 0) -> list[dict[str, Any]]:
+        q = select(tickets.c.data).order_by(tickets.c.opened_at.desc(), tickets.c.id.desc())
+        if status:
+            q = q.where(tickets.c.status == status)
+        if client:
+            q = q.where(tickets.c.client == client)
+        if since:
+            q = q.where(tickets.c.opened_at >= since)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.limit(limit).offset(offset)).all()
+            docs = [json.loads(r[0]) for r in rows]
+            self._merge_outbox(conn, docs)
+        return docs
+
+    def get_ticket(self, ticket_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(tickets.c.data).where(tickets.c.id == ticket_id)).first()
+            if row is None:
+                return None
+            docs = [json.loads(row[0])]
+            self._merge_outbox(conn, docs)
+        return docs[0]
+
+    def _merge_outbox(self, conn: Connection, docs: list[dict[str, Any]]) -> None:
+        """Show each ticket's notifications as the outbox knows them (sent, failed, pending)."""
+        if not docs:
+            return
+        ids = [d["id"] for d in docs]
+        rows = conn.execute(select(outbox.c.ticket_id, outbox.c.recipient, outbox.c.kind, outbox.c.state,
+                                   outbox.c.sent_at, outbox.c.channel, outbox.c.attempts, outbox.c.last_error)
+                            .where(outbox.c.ticket_id.in_(ids))).all()
+        by = {(r[0], r[1], r[2]): r for r in rows}
+        for d in docs:
+            for n in d.get("notifications", []):
+                r = by.get((d["id"], n["to"], n["kind"]))
+                if r is not None:
+                    n["state"] = r[3]
+                    n["sent_at"] = format_time(datetime.fromtimestamp(r[4], UTC)) if r[4] else None
+                    n["channel"] = r[5]
+                    n["attempts"] = r[6]
+                    if r[7]:
+                        n["error"] = r[7]
+            owed = {n["to"] for n in d.get("notifications", [])
+                    if n["kind"] == "resolved" and n.get("state") == "dead"}
+            for cb in d.get("callbacks", []):
+                if cb["person"] in owed:
+                    cb["how"] = "call owed: notice could not be delivered"
+
+    # ------------------------------------------------------------ outbox
+
+    def claim_due(self, now: float, limit: int, lease: float = 120.0) -> list[OutboxItem]:
+        """Take up to ``limit`` notices that are due; a claim older than ``lease`` is retaken."""
+        with self.write() as conn:
+            cond = ((outbox.c.state == "pending") & (outbox.c.due_at <= now)) | \
+                   ((outbox.c.state == "sending") & (outbox.c.claimed_at < now - lease))
+            q = select(outbox.c.id, outbox.c.ticket_id, outbox.c.recipient, outbox.c.kind, outbox.c.attempts,
+                       outbox.c.created_at).where(cond).order_by(outbox.c.due_at).limit(limit)
+            if not self.is_sqlite:
+                q = q.with_for_update(skip_locked=True)
+            rows = conn.execute(q).all()
+            if rows:
+                conn.execute(update(outbox).where(outbox.c.id.in_([r[0] for r in rows]))
+                             .values(state="sending", claimed_at=now))
+        return [OutboxItem(int(r[0]), r[1], r[2], r[3], int(r[4]), float(r[5])) for r in rows]
+
+    def mark_sent(self, item_id: int, channel: str | None, now: float) -> None:
+        with self.write() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == item_id).values(
+                state="sent", sent_at=now, channel=channel, last_error=None))
+
+    def mark_failed(self, item_id: int, error: str, next_due: float | None) -> None:
+        """Retry at ``next_due``, or give up (state ``dead``) when it is None."""
+        with self.write() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == item_id).values(
+                state="pending" if next_due is not None else "dead", attempts=outbox.c.attempts + 1,
+                last_error=error[:2000], due_at=next_due if next_due is not None else outbox.c.due_at))
+
+    def outbox_counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state)).all()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def outbox_rows(self, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        q = select(outbox).order_by(outbox.c.id.desc()).limit(limit)
+        if state:
+            q = q.where(outbox.c.state == state)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q).all()]
+
+    def sent_recently(self, recipient: str, since: float) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).where(
+                (outbox.c.recipient == recipient) & (outbox.c.state == "sent") & (outbox.c.sent_at >= since)
+            )).scalar_one())
+
+    # ------------------------------------------------------------ signed links
+
+    def use_link(self, nonce: str, now: float) -> bool:
+        """Record a link's nonce; False if it was used before (links work once)."""
+        with self.write() as conn:
+            got = conn.execute(self._insert(link_uses).on_conflict_do_nothing(index_elements=["nonce"])
+                               .returning(link_uses.c.nonce), [{"nonce": nonce, "used_at": now}]).all()
+        return bool(got)

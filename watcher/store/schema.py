@@ -1,0 +1,88 @@
+"""The tables watcher keeps, as SQLAlchemy Core metadata (the Alembic migrations create them).
+
+* ``inbox``: every accepted event and operation, in arrival order; the durable log that a
+  2xx answer promises.  ``occ_key`` is unique, so a re-sent occurrence is stored once.
+* ``engine_state``: the rule engine's working state and how far into the inbox it got,
+  written in the same transaction as the tickets and notices it produced.
+* ``tickets``: the tickets as the API shows them (the document in ``data``, plus columns
+  to filter on).
+* ``outbox``: notifications owed and given; (ticket, recipient, kind) is unique, so a
+  person is never told the same thing twice, whatever restarts or replicas do.
+* ``link_uses``: nonces of signed links already used (single use).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+inbox = Table(
+    "inbox", metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("occ_key", String(255), nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("payload", Text, nullable=False),
+    UniqueConstraint("occ_key", name="uq_inbox_occ_key"),
+)
+
+engine_state = Table(
+    "engine_state", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("cursor", BigInteger, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+tickets = Table(
+    "tickets", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("client", String(128), nullable=False),
+    Column("site", String(128)),
+    Column("category", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("updated_at", Float, nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_tickets_status", "status"),
+    Index("ix_tickets_client_opened", "client", "opened_at"),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("ticket_id", String(32), nullable=False),
+    Column("recipient", String(255), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("due_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("state", String(16), nullable=False),
+    Column("last_error", Text),
+    Column("sent_at", Float),
+    Column("channel", String(64)),
+    Column("claimed_at", Float),
+    UniqueConstraint("ticket_id", "recipient", "kind", name="uq_outbox_once"),
+    Index("ix_outbox_state_due", "state", "due_at"),
+)
+
+link_uses = Table(
+    "link_uses", metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("used_at", Float, nullable=False),
+)
