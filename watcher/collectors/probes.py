@@ -115,12 +115,13 @@ def icmp_method() -> IcmpMethod | None:
     ``net.ipv4.ping_group_range``; a raw socket needs CAP_NET_RAW; the ``ping`` binary is
     usually setuid or has the capability itself.
     """
-    for kind, method in ((socket.SOCK_DGRAM, "dgram"), (socket.SOCK_RAW, "raw")):
+    candidates: tuple[tuple[int, IcmpMethod], ...] = ((socket.SOCK_DGRAM, "dgram"), (socket.SOCK_RAW, "raw"))
+    for kind, method in candidates:
         try:
             socket.socket(socket.AF_INET, kind, socket.IPPROTO_ICMP).close()
         except OSError:
             continue
-        return "dgram" if method == "dgram" else "raw"
+        return method
     return "ping" if shutil.which("ping") else None
 
 
