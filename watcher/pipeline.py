@@ -44,8 +44,7 @@ class Ingestor:
 
     async def stop(self) -> None:
         if self._task:
-            while not self._queue.empty():
-                await asyncio.sleep(0.01)
+            await self._queue.join()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -73,6 +72,7 @@ class Ingestor:
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(exc)
+                    self._queue.task_done()
                 continue
             pos = 0
             for b_rows, fut in batch:
@@ -80,6 +80,8 @@ class Ingestor:
                     fut.set_result(seqs[pos:pos + len(b_rows)])
                 pos += len(b_rows)
             self.on_commit()
+            for _ in batch:
+                self._queue.task_done()
 
 
 def _dt(ts: float) -> datetime:

@@ -185,14 +185,14 @@ async def _ticket_op(request: web.Request, kind: str, extra: dict[str, Any]) -> 
 
 
 async def post_ack(request: web.Request) -> web.Response:
-    rt, data, err = await _api_guard(request)
+    _rt, data, err = await _api_guard(request)
     if err is not None:
         return err
     return await _ticket_op(request, "ack", {"by": str((data or {}).get("by", "agent"))})
 
 
 async def post_resolve(request: web.Request) -> web.Response:
-    rt, data, err = await _api_guard(request)
+    _rt, data, err = await _api_guard(request)
     if err is not None:
         return err
     return await _ticket_op(request, "resolve", {"by": str((data or {}).get("by", "agent"))})
@@ -209,7 +209,7 @@ async def post_ticket_callback(request: web.Request) -> web.Response:
 
 
 async def post_person_callback(request: web.Request) -> web.Response:
-    rt, data, err = await _api_guard(request)
+    rt, _data, err = await _api_guard(request)
     if err is not None:
         return err
     person = request.match_info["person"]

@@ -210,7 +210,7 @@ def _contact(r: Reader | None) -> Contact | None:
     if r is None:
         return None
     r.check_keys({"name", "email", "phone", "notify"})
-    return Contact(name=r.str("name", required=True), email=r.opt_str("email"),
+    return Contact(name=r.text("name", required=True), email=r.opt_str("email"),
                    phone=r.opt_str("phone"), notify=tuple(r.str_list("notify")))
 
 
@@ -240,36 +240,36 @@ def load_inventory(path: Path) -> Inventory:
     for cr in root.items("clients"):
         cr.check_keys({"id", "name", "sla", "language", "timezone", "business_hours", "coordinator",
                        "admins", "sites", "people", "shares", "mailboxes", "mail_hosts"})
-        cid = cr.str("id", required=True)
+        cid = cr.text("id", required=True)
         claim(cr, "id", cid, "client")
-        sla = cr.str("sla", "standard").lower()
+        sla = cr.text("sla", "standard").lower()
         if sla not in SLA_TIERS:
             cr.fail("sla", f"expected one of {', '.join(SLA_TIERS)}, got {sla!r}")
-        lang = cr.str("language", "pl").lower()
+        lang = cr.text("language", "pl").lower()
         if lang not in LANGUAGES:
             cr.fail("language", f"expected one of {', '.join(LANGUAGES)}, got {lang!r}")
-        tzname = cr.str("timezone", "Europe/Warsaw")
+        tzname = cr.text("timezone", "Europe/Warsaw")
         try:
             tz = ZoneInfo(tzname)
         except (ZoneInfoNotFoundError, ValueError):
             cr.fail("timezone", f"unknown time zone {tzname!r}")
-        bh_text = cr.str("business_hours", "Mon-Fri 08:00-17:00")
+        bh_text = cr.text("business_hours", "Mon-Fri 08:00-17:00")
         bh = parse_business_hours(bh_text, tz)
         if bh is None:
             cr.fail("business_hours", f"expected like 'Mon-Fri 08:00-17:00' or '24/7', got {bh_text!r}")
         sites: list[Site] = []
         for sr in cr.items("sites"):
             sr.check_keys({"id", "name", "office_contact", "probes", "match"})
-            sid = sr.str("id", required=True)
+            sid = sr.text("id", required=True)
             claim(sr, "id", sid, "site")
             probes = []
             for pr in sr.items("probes"):
                 pr.check_keys({"type", "target", "interval", "timeout", "retries", "expect"})
-                ptype = pr.str("type", required=True)
+                ptype = pr.text("type", required=True)
                 if ptype not in ("http", "tcp", "dns", "icmp"):
                     pr.fail("type", f"expected http, tcp, dns or icmp, got {ptype!r}")
-                probes.append(Probe(ptype, pr.str("target", required=True), pr.duration("interval", 30),
-                                    pr.duration("timeout", 10), pr.int("retries", 1, minimum=0),
+                probes.append(Probe(ptype, pr.text("target", required=True), pr.duration("interval", 30),
+                                    pr.duration("timeout", 10), pr.integer("retries", 1, minimum=0),
                                     pr.opt_str("expect")))
             agents: tuple[str, ...] = ()
             pattern = None
@@ -283,7 +283,7 @@ def load_inventory(path: Path) -> Inventory:
                         pattern = re.compile(host)
                     except re.error as exc:
                         mr.fail("host", f"bad regular expression: {exc}")
-            site = Site(sid, cid, sr.str("name", sid), _contact(sr.child("office_contact")),
+            site = Site(sid, cid, sr.text("name", sid), _contact(sr.child("office_contact")),
                         tuple(probes), agents, pattern)
             sites.append(site)
             inv.sites[sid] = site
@@ -302,27 +302,27 @@ def load_inventory(path: Path) -> Inventory:
         people: list[Person] = []
         for pr in cr.items("people"):
             pr.check_keys({"id", "name", "site", "remote", "notify", "language", "email", "phone"})
-            pid = pr.str("id", required=True)
+            pid = pr.text("id", required=True)
             claim(pr, "id", pid, "person")
-            plang = pr.str("language", lang).lower()
+            plang = pr.text("language", lang).lower()
             if plang not in LANGUAGES:
                 pr.fail("language", f"expected one of {', '.join(LANGUAGES)}, got {plang!r}")
             site_id = pr.opt_str("site")
             pending_sites.append((pr, "site", site_id))
-            person = Person(pid, cid, pr.str("name", pid), site_id, pr.bool("remote", False),
+            person = Person(pid, cid, pr.text("name", pid), site_id, pr.flag("remote", False),
                             _apprise_list(pr, "notify"), plang, pr.opt_str("email"), pr.opt_str("phone"))
             people.append(person)
             inv.people[pid] = person
         shares: list[Share] = []
         for shr in cr.items("shares"):
             shr.check_keys({"id", "name", "site", "path", "size_bytes", "folders"})
-            shid = shr.str("id", required=True)
+            shid = shr.text("id", required=True)
             claim(shr, "id", shid, "share")
             site_id = shr.opt_str("site")
             pending_sites.append((shr, "site", site_id))
-            size = shr.int("size_bytes", minimum=1) if shr.has("size_bytes") else None
+            size = shr.integer("size_bytes", minimum=1) if shr.has("size_bytes") else None
             folders = shr.str_map("folders")
-            share = Share(shid, cid, site_id, shr.str("name", shid), shr.opt_str("path"), size, folders)
+            share = Share(shid, cid, site_id, shr.text("name", shid), shr.opt_str("path"), size, folders)
             shares.append(share)
             inv.shares[shid] = share
             for person_id in folders:
@@ -332,7 +332,7 @@ def load_inventory(path: Path) -> Inventory:
         mailboxes: list[Mailbox] = []
         for mr2 in cr.items("mailboxes"):
             mr2.check_keys({"address", "person"})
-            addr = mr2.str("address", required=True)
+            addr = mr2.text("address", required=True)
             if "@" not in addr:
                 mr2.fail("address", f"{addr!r} is not a mail address")
             if addr in inv.mailboxes:
@@ -343,7 +343,7 @@ def load_inventory(path: Path) -> Inventory:
             mb = Mailbox(addr, cid, owner)
             mailboxes.append(mb)
             inv.mailboxes[addr] = mb
-        client = Client(cid, cr.str("name", cid), sla, lang, tz, bh, _contact(cr.child("coordinator")),
+        client = Client(cid, cr.text("name", cid), sla, lang, tz, bh, _contact(cr.child("coordinator")),
                         _apprise_list(cr, "admins"), tuple(sites), tuple(people), tuple(shares),
                         tuple(mailboxes), tuple(cr.str_list("mail_hosts")))
         inv.clients[cid] = client

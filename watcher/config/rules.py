@@ -134,7 +134,7 @@ def _matchers(r: Reader, key: str) -> tuple[Matcher, ...]:
         r.fail(key, "required: a mapping of label: value (or =~regex, !=value, !~regex)")
     out = []
     for label in child.data:
-        spec = child.str(label, required=True)
+        spec = child.text(label, required=True)
         try:
             out.append(parse_matcher(label, spec))
         except re.error as exc:
@@ -151,7 +151,7 @@ def _signal(r: Reader) -> Signal:
         rb.check_keys({"match", "same"})
         resolved_by = _matchers(rb, "match")
         same = tuple(rb.str_list("same"))
-    return Signal(_matchers(r, "match"), r.duration("for", 0.0), r.bool("all_probes", False),
+    return Signal(_matchers(r, "match"), r.duration("for", 0.0), r.flag("all_probes", False),
                   resolved_by, same, r.duration("expire_after") if r.has("expire_after") else None)
 
 
@@ -163,7 +163,7 @@ def _title(r: Reader) -> dict[str, str]:
         return {"pl": raw, "en": raw}
     child = r.child_or_fail("title")
     child.check_keys({"pl", "en"})
-    return {k: child.str(k) for k in child.data}
+    return {k: child.text(k) for k in child.data}
 
 
 def load_rules(path: Path) -> Rules:
@@ -176,17 +176,17 @@ def load_rules(path: Path) -> Rules:
                        "resolve_after", "affects", "office_check", "escalate", "flapping", "title",
                        "count", "within", "quiet", "metric", "folder_metric", "window", "horizon",
                        "full_ratio", "min_span", "min_growth_ratio", "min_severity", "description"})
-        name = rr.str("name", required=True)
+        name = rr.text("name", required=True)
         if name in names:
             rr.fail("name", f"duplicate rule name {name!r}")
         names.add(name)
-        kind = rr.str("kind", "outage")
+        kind = rr.text("kind", "outage")
         if kind not in RULE_KINDS:
             rr.fail("kind", f"expected one of {', '.join(RULE_KINDS)}, got {kind!r}")
-        entity = rr.str("entity", "client")
+        entity = rr.text("entity", "client")
         if entity not in ENTITY_KINDS:
             rr.fail("entity", f"expected one of {', '.join(ENTITY_KINDS)}, got {entity!r}")
-        affects = rr.str("affects", "none")
+        affects = rr.text("affects", "none")
         if affects not in AFFECTS:
             rr.fail("affects", f"expected one of {', '.join(AFFECTS)}, got {affects!r}")
         signals = tuple(_signal(s) for s in rr.items("signals"))
@@ -196,25 +196,25 @@ def load_rules(path: Path) -> Rules:
         fr = rr.child("flapping")
         if fr is not None:
             fr.check_keys({"changes", "window", "stable"})
-            flapping = Flapping(fr.int("changes", 6, minimum=2), fr.duration("window", 1800),
+            flapping = Flapping(fr.integer("changes", 6, minimum=2), fr.duration("window", 1800),
                                 fr.duration("stable", 900))
-        min_sev = rr.str("min_severity", "warning")
+        min_sev = rr.text("min_severity", "warning")
         if min_sev not in SEVERITIES:
             rr.fail("min_severity", f"expected one of {', '.join(SEVERITIES)}")
-        metric = rr.str("metric", "")
+        metric = rr.text("metric", "")
         if kind == "forecast" and not metric:
             rr.fail("metric", "required for a forecast rule")
         group_by = tuple(rr.str_list("group_by")) or (entity,)
         rules.append(Rule(
-            name=name, kind=kind, category=rr.str("category", "other"), entity=entity, group_by=group_by,
+            name=name, kind=kind, category=rr.text("category", "other"), entity=entity, group_by=group_by,
             signals=signals, symptoms=tuple(_signal(s) for s in rr.items("symptoms")),
             symptom_of=tuple(rr.str_list("symptom_of")), resolve_after=rr.duration("resolve_after", 0.0),
-            affects=affects, office_check=rr.bool("office_check", False), escalate=rr.bool("escalate", True),
-            flapping=flapping, title=_title(rr), count=rr.int("count", 1, minimum=1),
+            affects=affects, office_check=rr.flag("office_check", False), escalate=rr.flag("escalate", True),
+            flapping=flapping, title=_title(rr), count=rr.integer("count", 1, minimum=1),
             within=rr.duration("within", 600), quiet=rr.duration("quiet", 1800), metric=metric,
-            folder_metric=rr.str("folder_metric", ""), window=rr.duration("window", 6 * 3600),
-            horizon=rr.duration("horizon", 7 * 86400), full_ratio=rr.float("full_ratio", 0.9),
-            min_span=rr.duration("min_span", 3 * 3600), min_growth_ratio=rr.float("min_growth_ratio", 0.002),
+            folder_metric=rr.text("folder_metric", ""), window=rr.duration("window", 6 * 3600),
+            horizon=rr.duration("horizon", 7 * 86400), full_ratio=rr.number("full_ratio", 0.9),
+            min_span=rr.duration("min_span", 3 * 3600), min_growth_ratio=rr.number("min_growth_ratio", 0.002),
             min_severity=min_sev,
         ))
     for i, rule in enumerate(rules):

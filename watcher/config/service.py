@@ -70,7 +70,7 @@ _AUTH_PATHS = ("events", "prometheus", "alertmanager", "grafana", "zabbix", "api
 
 def _secret(r: Reader, key: str) -> str:
     """A secret value, or ``env:NAME`` / ``file:PATH`` to keep it out of the file."""
-    value = r.str(key, "")
+    value = r.text(key, "")
     if value.startswith("env:"):
         name = value[4:]
         if name not in os.environ:
@@ -86,10 +86,10 @@ def _secret(r: Reader, key: str) -> str:
 
 def _auth(r: Reader) -> AuthConfig:
     r.check_keys({"kind", "token", "username", "password", "secret", "max_skew"})
-    kind = r.str("kind", "none")
+    kind = r.text("kind", "none")
     if kind not in ("none", "bearer", "basic", "hmac"):
         r.fail("kind", "expected none, bearer, basic or hmac")
-    auth = AuthConfig(kind, _secret(r, "token"), r.str("username", ""), _secret(r, "password"),
+    auth = AuthConfig(kind, _secret(r, "token"), r.text("username", ""), _secret(r, "password"),
                       _secret(r, "secret"), r.duration("max_skew", 300))
     need = {"bearer": "token", "basic": "password", "hmac": "secret"}.get(kind)
     if need and not getattr(auth, need):
@@ -120,12 +120,12 @@ def load_service(p: Path) -> ServiceConfig:
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
                   "engine_tick", "auth", "notify", "snmp"})
     base = p.resolve().parent
-    rules_path = base / r.str("rules", "rules.yaml")
-    inventory_path = base / r.str("inventory", "inventory.yaml")
+    rules_path = base / r.text("rules", "rules.yaml")
+    inventory_path = base / r.text("inventory", "inventory.yaml")
     for key, fp in (("rules", rules_path), ("inventory", inventory_path)):
         if not fp.exists():
             r.fail(key, f"no such file: {fp}")
-    db = r.str("database", "")
+    db = r.text("database", "")
     if not db:
         db = f"sqlite:///{base / 'watcher.db'}"
     elif db.startswith("sqlite:///") and not db.startswith("sqlite:////"):
@@ -144,24 +144,24 @@ def load_service(p: Path) -> ServiceConfig:
                        "templates_dir", "link_ttl", "enabled"})
         tdir = nr.opt_str("templates_dir")
         notify = NotifyConfig(nr.duration("retry_initial", 5), nr.duration("retry_max", 600),
-                              nr.int("max_attempts", 12, minimum=1), nr.duration("poll_interval", 0.5),
-                              nr.int("per_person_per_hour", 20, minimum=1),
+                              nr.integer("max_attempts", 12, minimum=1), nr.duration("poll_interval", 0.5),
+                              nr.integer("per_person_per_hour", 20, minimum=1),
                               (base / tdir) if tdir else None, nr.duration("link_ttl", 3 * 86400),
-                              nr.bool("enabled", True))
+                              nr.flag("enabled", True))
     snmp = SnmpConfig()
     sr = r.child("snmp")
     if sr is not None:
         sr.check_keys({"listen", "communities", "v3_users"})
-        listen = sr.str("listen", "127.0.0.1:1162")
+        listen = sr.text("listen", "127.0.0.1:1162")
         users = []
         for ur in sr.items("v3_users"):
             ur.check_keys({"name", "auth_protocol", "auth_key", "priv_protocol", "priv_key", "engine_id"})
-            users.append({k: (_secret(ur, k) if k.endswith("_key") else ur.str(k)) for k in ur.data})
+            users.append({k: (_secret(ur, k) if k.endswith("_key") else ur.text(k)) for k in ur.data})
         snmp = SnmpConfig(None if listen == "off" else listen, tuple(sr.str_list("communities")) or ("public",),
                           tuple(users))
     return ServiceConfig(
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
-        listen=r.str("listen", "127.0.0.1:8080"), db_url=db, public_url=r.str("public_url", ""),
-        secret_key=_secret(r, "secret_key"), max_body_bytes=r.int("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
+        listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
+        secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
         engine_tick=r.duration("engine_tick", 1.0), auth=auth, notify=notify, snmp=snmp,
     )

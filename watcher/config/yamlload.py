@@ -79,7 +79,7 @@ def load_yaml(path: Path) -> Any:
     except OSError as exc:
         raise ConfigError(str(path), None, "", f"cannot read: {exc.strerror or exc}") from exc
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -134,7 +134,7 @@ class Reader:
     def raw(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
 
-    def str(self, key: str, default: str | None = None, required: bool = False) -> str:
+    def text(self, key: str, default: str | None = None, required: bool = False) -> str:
         if key not in self.data or self.data[key] is None:
             if required or default is None:
                 self.fail(key, "required") if required else None
@@ -145,9 +145,9 @@ class Reader:
         return str(value)
 
     def opt_str(self, key: str) -> str | None:
-        return self.str(key) if self.has(key) else None
+        return self.text(key) if self.has(key) else None
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         value = self.data.get(key, default)
         if value is None:
             return default
@@ -155,7 +155,7 @@ class Reader:
             self.fail(key, f"expected true or false, got {value!r}")
         return value
 
-    def int(self, key: str, default: int | None = None, minimum: int | None = None) -> int:
+    def integer(self, key: str, default: int | None = None, minimum: int | None = None) -> int:
         value = self.data.get(key, default)
         if value is None:
             self.fail(key, "required")
@@ -165,7 +165,7 @@ class Reader:
             self.fail(key, f"must be at least {minimum}")
         return value
 
-    def float(self, key: str, default: float | None = None) -> float:
+    def number(self, key: str, default: float | None = None) -> float:
         value = self.data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(key, f"expected a number, got {value!r}")

@@ -77,6 +77,7 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._down: set[str] = set()
+        self._sem = asyncio.Semaphore(concurrency)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="notify-dispatcher")
@@ -101,17 +102,15 @@ class Dispatcher:
                 log.error("outbox unavailable: %s", exc)
                 items = []
             if items:
-                sem = asyncio.Semaphore(self.concurrency)
-
-                async def one(item: OutboxItem) -> None:
-                    async with sem:
-                        await self._deliver(item)
-
-                await asyncio.gather(*(one(i) for i in items))
+                await asyncio.gather(*(self._deliver_bounded(i) for i in items))
                 continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=poll)
+
+    async def _deliver_bounded(self, item: OutboxItem) -> None:
+        async with self._sem:
+            await self._deliver(item)
 
     def _backoff(self, attempts: int) -> float:
         n = self.config.service.notify

@@ -782,11 +782,11 @@ class Engine:
         if op.kind == "callback":
             person = a.get("person")
             touched = []
-            for tk in self._tickets_for(a.get("ticket"), person):
-                if not any(c.person == person for c in tk.callbacks):
-                    tk.callbacks.append(Callback(str(person), _dt(t)))
-                    self._dirty[tk.id] = tk
-                touched.append(tk.id)
+            for found in self._tickets_for(a.get("ticket"), person):
+                if not any(c.person == person for c in found.callbacks):
+                    found.callbacks.append(Callback(str(person), _dt(t)))
+                    self._dirty[found.id] = found
+                touched.append(found.id)
             return {"tickets": touched}
         tk = self.tickets.get(str(a.get("ticket")))
         if tk is None:
@@ -814,8 +814,8 @@ class Engine:
 
     def _tickets_for(self, ticket: Any, person: Any) -> Iterable[Ticket]:
         if ticket:
-            tk = self.tickets.get(str(ticket))
-            return [tk] if tk is not None else []
+            found = self.tickets.get(str(ticket))
+            return [found] if found is not None else []
         return [tk for tk in self.tickets.values() if person in tk.affected]
 
     # ------------------------------------------------------------ persistence of the state
@@ -855,10 +855,10 @@ class Engine:
             if g.due is not None:
                 self._schedule(g.due, "group", g.gid)
         for td in s.get("tickets", []):
-            tk = ticket_from_dict(td)
-            self.tickets[tk.id] = tk
-            if tk.react_by is not None and tk.escalated_at is None and tk.status == "open":
-                self._schedule(_ts(tk.react_by), "escalate", tk.id)
+            restored = ticket_from_dict(td)
+            self.tickets[restored.id] = restored
+            if restored.react_by is not None and restored.escalated_at is None and restored.status == "open":
+                self._schedule(_ts(restored.react_by), "escalate", restored.id)
         self.maintenances = list(s.get("maintenances", []))
         c = s.get("counters", {})
         self.unrouted, self.unbound = int(c.get("unrouted", 0)), int(c.get("unbound", 0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 
@@ -44,12 +45,12 @@ def steady_growth(points: Sequence[tuple[float, float]]) -> float:
     """
     if len(points) < 2:
         return 0.0
-    ups = sum(1 for a, b in zip(points, points[1:], strict=False) if b[1] >= a[1])
+    ups = sum(1 for a, b in itertools.pairwise(points) if b[1] >= a[1])
     return ups / (len(points) - 1)
 
 
 def largest_step_share(points: Sequence[tuple[float, float]]) -> float:
     """The largest single rise as a share of the total rise over the series (0..1)."""
-    rises = [b[1] - a[1] for a, b in zip(points, points[1:], strict=False) if b[1] > a[1]]
+    rises = [b[1] - a[1] for a, b in itertools.pairwise(points) if b[1] > a[1]]
     total = sum(rises)
     return max(rises) / total if total > 0 else 1.0

@@ -166,7 +166,8 @@ class Store:
             up = self._insert(engine_state).values(name=name, cursor=cursor, state=json.dumps(state),
                                                     updated_at=now)
             conn.execute(up.on_conflict_do_update(index_elements=["name"], set_={
-                "cursor": up.excluded.cursor, "state": up.excluded.state, "updated_at": up.excluded.updated_at}))
+                "cursor": up.excluded.cursor, "state": up.excluded.state,
+                "updated_at": up.excluded.updated_at}))
             if changed:
                 ins = self._insert(tickets)
                 conn.execute(ins.on_conflict_do_update(index_elements=["id"], set_={
@@ -183,8 +184,8 @@ class Store:
 
     # ------------------------------------------------------------ tickets
 
-    def list_tickets(self, status: str | None = None, client: str | None = None,
-                     since: datetime | None = None, limit: int = 500, offset: int = 0) -> list[dict[str, Any]]:
+    def list_tickets(self, status: str | None = None, client: str | None = None, since: datetime | None = None,
+                     limit: int = 500, offset: int = 0) -> list[dict[str, Any]]:
         q = select(tickets.c.data).order_by(tickets.c.opened_at.desc(), tickets.c.id.desc())
         if status:
             q = q.where(tickets.c.status == status)
@@ -203,7 +204,7 @@ class Store:
             row = conn.execute(select(tickets.c.data).where(tickets.c.id == ticket_id)).first()
             if row is None:
                 return None
-            docs = [json.loads(row[0])]
+            docs: list[dict[str, Any]] = [json.loads(row[0])]
             self._merge_outbox(conn, docs)
         return docs[0]
 
