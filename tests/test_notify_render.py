@@ -215,6 +215,18 @@ def test_html_is_escaped_and_text_is_not(tmp_path: Path) -> None:
     assert "R&D <script>" in message.text
     html = message.html or ""
     assert "<script>" not in html and "R&amp;D &lt;script&gt;" in html
+    for kind in ("opened", "office_check", "resolved", "escalated"):
+        other = context("other", title="<b>Disk & co</b>", person=kind != "office_check")
+        other["site"] = ctx["site"]
+        rendered = render(kind, "pl", other)
+        assert "<b>Disk & co</b>" in rendered.subject
+        assert "<b>" not in (rendered.html or "") and "&lt;b&gt;Disk &amp; co&lt;/b&gt;" in (rendered.html or "")
+        assert "&lt;" not in rendered.text and "&amp;" not in rendered.text
+    advice = context("disk")
+    advice["ticket"]["details"].update(share_name="A&B <i>", folder="\"Jan\" & <Ewa>")
+    rendered = render("advice", "en", advice)
+    assert "“A&B <i>”" in rendered.text and "“A&amp;B &lt;i&gt;”" in (rendered.html or "")
+    assert "&amp;amp;" not in (rendered.html or "") and "&lt;Ewa&gt;" in (rendered.html or "")
 
 
 @pytest.mark.parametrize("source", [

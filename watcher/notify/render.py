@@ -52,7 +52,7 @@ b and c"), ``quoted`` („…” in Polish, “…” in English).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
@@ -62,8 +62,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import (
-    ChoiceLoader,
-    FileSystemLoader,
+    BaseLoader,
+    Environment,
     StrictUndefined,
     TemplateError,
     TemplateNotFound,
@@ -72,7 +72,9 @@ from jinja2 import (
     pass_context,
     select_autoescape,
 )
+from jinja2.loaders import split_template_path
 from jinja2.runtime import Context
+from markupsafe import Markup
 from jinja2.sandbox import SandboxedEnvironment
 
 from watcher.model import EventError, parse_time
@@ -219,13 +221,51 @@ def _override_root(overrides_dir: Path | None) -> Path | None:
     return root
 
 
+class _Loader(BaseLoader):
+    """Templates from the override directory first, then the package, file by file.
+
+    Two things FileSystemLoader in a ChoiceLoader would get wrong:
+
+    - A shipped template already compiled stays cached even after the user adds an override
+      for it; here a template is out of date as soon as any file that would take precedence
+      appears, so overrides are picked up without a restart.
+    - Shared pieces must be compiled in the mode of the template that imports them: a macro
+      compiled without autoescape but called from an HTML template returns its raw text marked
+      safe.  So ``{lang}/_name.html``, when no such file exists, is ``{lang}/_name.txt``'s
+      source compiled as HTML (autoescaped): one file of phrases serves both.
+    """
+
+    def __init__(self, roots: Sequence[Path]) -> None:
+        self.roots = tuple(roots)
+
+    def get_source(self, environment: Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        pieces = split_template_path(template)
+        names = [pieces]
+        if pieces[-1].startswith("_") and pieces[-1].endswith(".html"):
+            names.append([*pieces[:-1], pieces[-1].removesuffix(".html") + ".txt"])
+        candidates = [root.joinpath(*name) for name in names for root in self.roots]
+        for index, path in enumerate(candidates):
+            if not path.is_file():
+                continue
+            mtime = path.stat().st_mtime
+            source = path.read_text(encoding="utf-8")
+            shadows = candidates[:index]
+
+            def uptodate(path: Path = path, mtime: float = mtime, shadows: list[Path] = shadows) -> bool:
+                try:
+                    return path.stat().st_mtime == mtime and not any(p.is_file() for p in shadows)
+                except OSError:
+                    return False
+
+            return source, str(path), uptodate
+        raise TemplateNotFound(template)
+
+
 @lru_cache(maxsize=32)
 def _environment(overrides_root: Path | None) -> SandboxedEnvironment:
-    loaders = [FileSystemLoader(str(TEMPLATES_DIR))]
-    if overrides_root is not None:
-        loaders.insert(0, FileSystemLoader(str(overrides_root)))
+    roots = [TEMPLATES_DIR] if overrides_root is None else [overrides_root, TEMPLATES_DIR]
     env = SandboxedEnvironment(
-        loader=ChoiceLoader(loaders),
+        loader=_Loader(roots),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -390,4 +430,8 @@ def _file_kinds(ctx: Context, kinds: Any) -> str:
 
 @pass_context
 def _quoted(ctx: Context, value: Any) -> str:
-    return f"„{value}”" if _lang(ctx) == "pl" else f"“{value}”"
+    """Typographic quotes; in HTML the value is escaped once, whether or not it already was."""
+    pattern = "„{}”" if _lang(ctx) == "pl" else "“{}”"
+    if ctx.eval_ctx.autoescape:
+        return Markup(pattern).format(value)
+    return pattern.format(value)
