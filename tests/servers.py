@@ -147,14 +147,19 @@ class SmtpServer:
 
 
 def text_body(message: EmailMessage) -> str:
-    """The plain-text part of a message (the whole body when it is not multipart)."""
+    """The plain-text part of a message (the whole body when it is not multipart), with ``\\n`` lines."""
     part = message.get_body(preferencelist=("plain",))
-    return "" if part is None else str(part.get_content())  # type: ignore[attr-defined]
+    return "" if part is None else _lines(part.get_content())
 
 
 def html_body(message: EmailMessage) -> str | None:
+    """The HTML part of a message, or None when it has none."""
     part = message.get_body(preferencelist=("html",))
-    return None if part is None else str(part.get_content())  # type: ignore[attr-defined]
+    return None if part is None else _lines(part.get_content())
+
+
+def _lines(content: object) -> str:
+    return str(content).replace("\r\n", "\n")
 
 
 # ---------------------------------------------------------------- HTTP

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,6 +45,14 @@ class Clock:
     def __call__(self) -> datetime:
         self.now += timedelta(minutes=1)
         return self.now
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
 
 
 def write(path: Path, size: int) -> None:
@@ -136,7 +146,7 @@ async def test_growth_names_photos(tmp_path: Path) -> None:
     grown = json.loads(jan.annotations["file_kinds"])
     assert list(grown) == ["photos", "videos", "documents"]
     assert grown == {"photos": 120_000, "videos": 50_000, "documents": 10}
-    assert list(json.loads(jan.annotations["file_kinds_total"]))[0] == "photos"
+    assert next(iter(json.loads(jan.annotations["file_kinds_total"]))) == "photos"
     ewa = sink.last()["acme-projects/Ewa"]
     assert json.loads(ewa.annotations["file_kinds"]) == {"documents": DOC}
 
@@ -235,8 +245,7 @@ async def test_missing_share_path_is_a_collector_error(tmp_path: Path) -> None:
         await collector.collect("acme-projects")
     async with Scheduler(max_jitter=0) as scheduler:
         collector.register(scheduler, interval=0.01)
-        while scheduler.health()["disk acme-projects"].errors < 2:
-            await asyncio.sleep(0.01)
+        await until(lambda: scheduler.health()["disk acme-projects"].errors >= 2)
     health = scheduler.health()["disk acme-projects"]
     assert health.last_error is not None and health.last_error.startswith("FileNotFoundError")
     assert sink.batches == []
@@ -253,6 +262,5 @@ async def test_on_the_scheduler(tmp_path: Path) -> None:
     with collector:
         async with Scheduler(max_jitter=0) as scheduler:
             collector.register(scheduler, interval=0.01)
-            while not sink.batches:
-                await asyncio.sleep(0.01)
+            await until(lambda: bool(sink.batches))
     assert sink.last()["acme-projects"].value == total

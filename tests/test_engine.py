@@ -329,3 +329,16 @@ def test_state_survives_snapshot_and_restore(run: Run, tmp_path: Path) -> None:
     again.advance(T0 + timedelta(minutes=3))
     ch = again.drain()
     assert [t.category for t in ch.tickets] == ["internet"], "the pending hold continued after restore"
+
+
+def test_instance_down_with_only_an_instance_label_binds_by_host_pattern(run: Run) -> None:
+    run.at(0, alertname="InstanceDown", instance="krk-pbx01:9100", job="node", severity="critical")
+    run.advance(6)
+    (tk,) = run.tickets.values()
+    assert (tk.category, tk.client, tk.site, tk.entity_id) == ("host", "acme", "krk", "krk-pbx01")
+
+
+def test_mail_server_known_by_host_binds_to_its_client(run: Run) -> None:
+    run.at(0, alertname="MailServerDown", host="mail01", severity="critical")
+    (tk,) = run.tickets.values()
+    assert (tk.client, tk.entity_kind) == ("acme", "client")

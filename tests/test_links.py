@@ -84,7 +84,7 @@ def test_another_person_ticket_or_action_fails() -> None:
              "action": {"action": "office_planned"}}
     for reason, expect in cases.items():
         with pytest.raises(LinkError) as err:
-            verify(SECRET, good, NOW, **expect)  # type: ignore[arg-type]
+            verify(SECRET, good, NOW, **expect)
         assert err.value.reason == reason
         assert "jan.kowalski" in str(err.value) or "T-000123" in str(err.value) or "callback" in str(err.value)
 

@@ -56,7 +56,7 @@ async def test_json_receiver_gets_title_and_the_text_body(http: HttpReceiver) ->
     assert result == SendResult(ok=True, retryable=False, channel="json", error=None)
     [body] = await http.await_for(1)
     assert body["title"] == MESSAGE.subject
-    assert body["message"] == MESSAGE.text
+    assert body["message"] == MESSAGE.text.rstrip("\n")
     assert http.requests[0]["path"] == "/hooks/helpdesk"
 
 

@@ -43,7 +43,9 @@ def parse_time(value: Any, what: str = "time") -> datetime:
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
         return dt.astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
+    except OverflowError as exc:
+        raise EventError(f"{what}: {value[:64]!r} is out of range") from exc
+    except ValueError as exc:
         raise EventError(f"{what}: {value[:64]!r} is not an RFC 3339 time") from exc
 
 

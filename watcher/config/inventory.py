@@ -176,6 +176,7 @@ class Inventory:
     by_snmp_agent: dict[str, str] = field(default_factory=dict)
     by_probe_target: dict[str, str] = field(default_factory=dict)
     host_patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+    by_mail_host: dict[str, str] = field(default_factory=dict)
     _host_cache: dict[str, str | None] = field(default_factory=dict)
 
     def site_of_host(self, host: str) -> str | None:
@@ -347,6 +348,8 @@ def load_inventory(path: Path) -> Inventory:
                         _apprise_list(cr, "admins"), tuple(sites), tuple(people), tuple(shares),
                         tuple(mailboxes), tuple(cr.str_list("mail_hosts")))
         inv.clients[cid] = client
+        for host in client.mail_hosts:
+            inv.by_mail_host[host] = cid
         for r, key, site_id in pending_sites:
             if site_id is not None and (site_id not in inv.sites or inv.sites[site_id].client != cid):
                 r.fail(key, f"no site {site_id!r} in client {cid!r}")

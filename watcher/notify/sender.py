@@ -90,7 +90,7 @@ def channel_of(url: str) -> str | None:
 
 def mask_url(url: str) -> str:
     """An URL safe to log: Apprise's own privacy form, or only its scheme if unparseable."""
-    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    plugin: Any = apprise.Apprise.instantiate(url, suppress_exceptions=True)
     if plugin is not None:
         return str(plugin.url(privacy=True))
     return f"{channel_of(url) or 'unknown'}://..."
@@ -98,7 +98,7 @@ def mask_url(url: str) -> str:
 
 async def _send_one(url: str, message: Message, timeout: float) -> SendResult:
     asset = apprise.AppriseAsset(app_id="watcher", app_desc="watcher helpdesk notices")
-    plugin = apprise.Apprise.instantiate(url, asset=asset, suppress_exceptions=True)
+    plugin: Any = apprise.Apprise.instantiate(url, asset=asset, suppress_exceptions=True)
     if plugin is None:
         shown = f"{channel_of(url) or 'unknown'}://..."
         log.warning("not a valid Apprise URL: %s", shown)

@@ -7,7 +7,18 @@ inventory's indexes so that every rule sees the same, complete label set.
 
 from __future__ import annotations
 
+from urllib.parse import urlparse
+
 from watcher.config.inventory import Inventory
+
+
+def _host_of(instance: str) -> str | None:
+    """The host part of a Prometheus ``instance`` (``host:port`` or a probe URL)."""
+    if "://" in instance:
+        return urlparse(instance).hostname
+    if instance.startswith("["):
+        return instance[1:].split("]", 1)[0]
+    return instance.rsplit(":", 1)[0] if instance.count(":") == 1 else instance
 
 
 def bind(labels: dict[str, str], inv: Inventory) -> dict[str, str]:
@@ -17,6 +28,10 @@ def bind(labels: dict[str, str], inv: Inventory) -> dict[str, str]:
     always implies its own client.
     """
     b = dict(labels)
+    if not b.get("host") and b.get("instance") and "metric" not in b:
+        host = _host_of(b["instance"])
+        if host:
+            b["host"] = host
     site = b.get("site")
     if not site:
         agent = b.get("snmp_agent")
@@ -51,6 +66,8 @@ def bind(labels: dict[str, str], inv: Inventory) -> dict[str, str]:
                 b.setdefault("folder_person", owner)
     if site and site in inv.sites:
         b["client"] = inv.sites[site].client
+    if not b.get("client") and b.get("host") in inv.by_mail_host:
+        b["client"] = inv.by_mail_host[b["host"]]
     person = b.get("person")
     if person and person in inv.people:
         b.setdefault("client", inv.people[person].client)
