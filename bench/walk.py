@@ -77,6 +77,10 @@ def walk_once(walk: TreeWalk, budget: int, proc: psutil.Process) -> dict[str, fl
     }
 
 
+def _fmt(value: float) -> str:
+    return f"{value:.0f}" if value >= 1000 or float(value).is_integer() else f"{value:.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("dir", type=Path, help="where the tree is built (or reused)")
@@ -99,7 +103,7 @@ def main() -> None:
     width = max(len(k) for k in first)
     print(f"{'':<{width}}  {'pass 1':>12}  {'pass 2':>12}")
     for key in first:
-        print(f"{key:<{width}}  {first[key]:>12.1f}  {second[key]:>12.1f}")
+        print(f"{key:<{width}}  {_fmt(first[key]):>12}  {_fmt(second[key]):>12}")
 
 
 if __name__ == "__main__":

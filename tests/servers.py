@@ -11,7 +11,7 @@ Apprise URLs that reach them (checked to deliver for real by tests/test_notify_s
 - ``json://127.0.0.1:PORT/PATH``: a JSON POST of ``{"version", "title", "message",
   "attachments", "type"}``.
 
-``smtp_url`` and ``json_url`` build them.
+``smtp_url`` and ``json_url`` build them.  Import as ``from tests.servers import ...``.
 """
 
 from __future__ import annotations

@@ -285,3 +285,20 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
 def test_unknown_kind_is_an_error(kind: str) -> None:
     with pytest.raises(RenderError):
         render(kind, "pl", context())
+
+
+def test_templates_cannot_change_the_callers_data(tmp_path: Path) -> None:
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "opened.txt").write_text("{{ ticket.affected.clear() }}{{ ticket.details.update(x=1) }}")
+    ctx = context()
+    with pytest.raises(RenderError) as err:
+        render("opened", "en", ctx, overrides_dir=tmp_path)
+    assert isinstance(err.value.__cause__, SecurityError)
+    assert ctx["ticket"]["affected"] == ["jan.kowalski", "ewa.nowak"] and ctx["ticket"]["details"] == {}
+
+
+def test_an_override_added_while_running_is_picked_up(tmp_path: Path) -> None:
+    assert render("opened", "en", context(), overrides_dir=tmp_path).subject == "Internet outage at Biuro Kraków"
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "opened.subject.txt").write_text("Offline: {{ site.name }}")
+    assert render("opened", "en", context(), overrides_dir=tmp_path).subject == "Offline: Biuro Kraków"

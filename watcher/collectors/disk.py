@@ -26,7 +26,8 @@ Events (``source: disk``; ``observed_at`` = the time of the run; no ``starts_at`
 
 - ``{metric: share_used_bytes, share}``, value = used bytes; annotations ``total_bytes``
   (the inventory's ``size_bytes``, else the file system's size), ``basis``
-  (``filesystem`` or ``walk``), ``fs_free_bytes``.
+  (``filesystem`` or ``walk``), ``fs_free_bytes``, and ``walk_errors`` (entries that
+  could not be read in the last pass) when there were any.
 - ``{metric: folder_used_bytes, share, folder}``, value = the folder's bytes;
   annotations ``file_kinds`` (JSON object kind -> bytes, largest first: the kinds that
   grew within ``growth_window`` when anything grew, else the folder's contents, as
@@ -213,13 +214,13 @@ class TreeWalk:
     def _open(self, rel: str, folder: str | None) -> None:
         try:
             it = os.scandir(os.path.join(self.root, rel) if rel else self.root)
-        except FileNotFoundError:
+        except OSError as exc:
             if not rel:
+                self._pending.clear()
+                self._in_pass = False
                 raise
-            return
-        except OSError:
-            if not rel:
-                raise
+            if isinstance(exc, FileNotFoundError):
+                return
             self._errors += 1
             if rel in self._dirs:
                 self._seen.add(rel)
@@ -391,6 +392,8 @@ class DiskCollector:
             labels={"metric": "share_used_bytes", "share": share.id}, source=SOURCE, observed_at=now,
             value=float(used),
             annotations={"total_bytes": str(total), "basis": basis, "fs_free_bytes": str(int(fs.free))})]
+        if progress is not None and progress.errors:
+            events[0].annotations["walk_errors"] = str(progress.errors)
         folders: list[FolderUsage] = []
         if progress is not None and progress.passes:
             if progress.pass_complete:

@@ -10,8 +10,12 @@ firing, with ``starts_at`` = the time of the first failed attempt of the first f
 run.  That start stays the same while the probe keeps failing and the event is re-sent
 every interval, so the engine sees one occurrence (re-sends are duplicates), and the
 "every probe of the site fails for two minutes" rule can count from it.  The first
-successful run after that emits the same labels resolved, with ``ends_at``.  Successful
-runs emit nothing unless ``report_latency`` asks for a ``probe_duration_seconds`` sample.
+successful run after that emits the same labels resolved, with ``ends_at``.  Other
+successful runs emit nothing unless ``report_latency`` asks for a
+``probe_duration_seconds`` sample, with one exception (``resolve_on_start``, on by
+default): the first successful run of a target after the collector is built emits a
+resolved event without ``starts_at``, because a previous process may have stopped while
+the target was failing, and its firing alert would otherwise stay open in the engine.
 
 The ``instance`` label is the probe's target exactly as written in the inventory: the
 engine counts a site's distinct failing instances against the number of its probes.
@@ -142,6 +146,7 @@ class ProbeCollector:
         *,
         retry_delay: float = 1.0,
         report_latency: bool = False,
+        resolve_on_start: bool = True,
         icmp: IcmpMethod | Literal["auto"] | None = "auto",
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -152,8 +157,8 @@ class ProbeCollector:
         self._clock = clock
         self._session = session
         self._own_session = session is None
+        self.resolve_on_start = resolve_on_start
         self._icmp: IcmpMethod | None = icmp_method() if icmp == "auto" else icmp
-        self._icmp_reported = False
         self._seq = itertools.count(1)
         self._states: dict[str, ProbeState] = {}
         for site in inventory.sites.values():
@@ -163,6 +168,7 @@ class ProbeCollector:
                 if problem:
                     log.error("probe %s: %s; this probe is not run", target.key, problem)
                 self._states.setdefault(target.key, ProbeState(target, skipped=problem))
+        self._skip_icmp_if_impossible()
 
     @property
     def icmp(self) -> IcmpMethod | None:
@@ -177,7 +183,6 @@ class ProbeCollector:
 
     def register(self, scheduler: Scheduler) -> None:
         """Add one scheduler job per runnable probe, at the probe's interval."""
-        self._report_icmp()
         for target in self.targets():
             p = target.probe
             budget = (p.retries + 1) * p.timeout + p.retries * self.retry_delay + 5.0
@@ -276,7 +281,13 @@ class ProbeCollector:
     async def _succeeded(self, state: ProbeState, now: datetime, latency: float) -> None:
         target = state.target
         events: list[Event] = []
-        if state.failing_since is not None:
+        if state.failing_since is None and state.up is None and self.resolve_on_start:
+            events.append(Event(
+                labels=target.labels(), source=SOURCE, status="resolved",
+                annotations={"summary": f"{target.probe.type} probe of {target.probe.target} "
+                                        f"(site {target.site}) answers (first check since start)"},
+                ends_at=now, observed_at=now))
+        elif state.failing_since is not None:
             events.append(Event(
                 labels=target.labels(), source=SOURCE, status="resolved",
                 annotations={"summary": f"{target.probe.type} probe of {target.probe.target} "
@@ -300,8 +311,12 @@ class ProbeCollector:
             await self.run(target)
         return job
 
-    def _report_icmp(self) -> None:
-        if self._icmp is not None or self._icmp_reported:
+    def _skip_icmp_if_impossible(self) -> None:
+        """Mark the icmp probes skipped, with one log line, when this process cannot ping.
+
+        Running them would report every such site as failing, which is worse than silence.
+        """
+        if self._icmp is not None:
             return
         skipped = [s for s in self._states.values() if s.target.probe.type == "icmp" and s.skipped is None]
         for s in skipped:
@@ -310,7 +325,6 @@ class ProbeCollector:
             log.error("icmp probes skipped: this process may not send ICMP (net.ipv4.ping_group_range "
                       "excludes its group, no CAP_NET_RAW, no ping binary): %s",
                       ", ".join(s.target.key for s in skipped))
-        self._icmp_reported = True
 
     # ------------------------------------------------------------ the probe kinds
 
@@ -329,7 +343,10 @@ class ProbeCollector:
             if probe.expect is None:
                 return
             body = await resp.content.read(MAX_BODY)
-            text = body.decode(resp.charset or "utf-8", errors="replace")
+            try:
+                text = body.decode(resp.charset or "utf-8", errors="replace")
+            except LookupError:
+                text = body.decode("utf-8", errors="replace")
             if probe.expect not in text:
                 raise ProbeError(f"HTTP {resp.status} but the body lacks {probe.expect!r}")
 

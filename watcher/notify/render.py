@@ -3,8 +3,11 @@
 Templates ship as package files ``watcher/templates/{language}/{kind}.subject.txt``,
 ``{kind}.txt`` and ``{kind}.html`` for every kind in ``watcher.model.NOTIFICATION_KINDS``
 (opened, planned, advice, resolved, escalated, office_check), in Polish (``pl``) and
-English (``en``).  Files whose name starts with ``_`` are shared pieces (macros, the HTML
-layout) that the kind templates import.
+English (``en``).  Files whose name starts with ``_`` are shared pieces: ``_macros.txt``
+(the phrases: where, what, greeting, signature), ``_layout.html`` (the HTML frame) and
+``_html.html`` (a button).  Text templates import ``{lang}/_macros.txt``; HTML templates
+import ``{lang}/_macros.html``, which (unless such a file exists) is the same source
+compiled with autoescape, so the phrases are written once and escaped correctly in HTML.
 
 Lookup, file by file: the person's language (``pl-PL`` tries ``pl-pl`` then ``pl``), then
 English, then Polish; within each language the user's override directory (same layout) wins
@@ -13,8 +16,8 @@ One exception keeps an override from being silently ignored: when the plain text
 the override directory but the HTML does not, the message carries no HTML, because mail
 clients show the HTML part and the user's words are in the text.
 
-Templates run in Jinja2's ``SandboxedEnvironment`` (an override directory is user input:
-no attribute access to Python internals), HTML files autoescaped, with ``StrictUndefined``
+Templates run in Jinja2's immutable sandbox (an override directory is user input: no
+attribute access to Python internals, no changing the caller's dicts), HTML files autoescaped, with ``StrictUndefined``
 so that a misspelt variable is an error rather than an empty gap in a message.  Every
 failure is raised as ``RenderError`` naming the template, its file and line.
 
@@ -74,12 +77,12 @@ from jinja2 import (
 )
 from jinja2.loaders import split_template_path
 from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 from markupsafe import Markup
 
 from watcher.model import EventError, parse_time
 
-__all__ = ["FALLBACK_LANGUAGES", "TEMPLATES_DIR", "Message", "RenderError", "render"]
+__all__ = ["FALLBACK_LANGUAGES", "TEMPLATES_DIR", "Message", "RenderError", "language_chain", "render"]
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 FALLBACK_LANGUAGES: tuple[str, ...] = ("en", "pl")
@@ -264,7 +267,7 @@ class _Loader(BaseLoader):
 @lru_cache(maxsize=32)
 def _environment(overrides_root: Path | None) -> SandboxedEnvironment:
     roots = [TEMPLATES_DIR] if overrides_root is None else [overrides_root, TEMPLATES_DIR]
-    env = SandboxedEnvironment(
+    env = ImmutableSandboxedEnvironment(
         loader=_Loader(roots),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
         undefined=StrictUndefined,
@@ -338,9 +341,7 @@ def _lang(ctx: Context) -> str:
 def _zone(ctx: Context) -> tzinfo | None:
     """The client's time zone, or None where it is unknown (times are then shown in UTC)."""
     client = ctx.get("client")
-    name = ctx.get("timezone")
-    if isinstance(client, Mapping) and client.get("timezone"):
-        name = client["timezone"]
+    name = client.get("timezone") if isinstance(client, Mapping) else None
     if not isinstance(name, str) or not name:
         return None
     try:
