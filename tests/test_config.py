@@ -312,9 +312,15 @@ def test_wrong_type_of_a_number(tmp_path: Path) -> None:
     assert_points_at(err, tmp_path / "inventory.yaml", 29, "clients[0].shares[0].size_bytes")
 
 
+def test_wrong_type_a_string_where_a_mapping_belongs(tmp_path: Path) -> None:
+    err = inventory_error(tmp_path, plant(INVENTORY, 17, '{snmp_agent: ["192.0.2.1"], host: "krk-.*"}', '"krk-.*"'))
+    assert_points_at(err, tmp_path / "inventory.yaml", 17, "clients[0].sites[0].match")
+    assert "mapping" in err.message
+
+
 def test_wrong_type_a_mapping_where_a_list_belongs(tmp_path: Path) -> None:
-    err = inventory_error(tmp_path, plant(INVENTORY, 10, "sites:", "sites: {id: acme-krk}\n    old_sites:"))
-    assert_points_at(err, tmp_path / "inventory.yaml", 10, "clients[0].sites")
+    err = inventory_error(tmp_path, plant(INVENTORY, 33, "      - address:", "        address:"))
+    assert_points_at(err, tmp_path / "inventory.yaml", 32, "clients[0].mailboxes")
     assert "list" in err.message
 
 
@@ -519,6 +525,8 @@ def test_service_auth_needs_its_secret(tmp_path: Path) -> None:
     assert err.line == 5 and err.key == "auth.events.token", str(err)
 
 
+@pytest.mark.xfail(strict=True, reason="BUG service._auth checks only `password` for kind basic; IngestAuth then "
+                   "raises ValueError at `watcher serve` startup although `watcher check` said ok")
 def test_service_basic_auth_needs_a_username(tmp_path: Path) -> None:
     """`watcher check` must refuse what `watcher serve` cannot start with: basic auth without a username
     makes IngestAuth raise at startup, so the config loader has to reject it, naming the key."""
@@ -648,12 +656,16 @@ def test_business_hours_across_the_weekend_of_the_october_dst_change() -> None:
     assert office_hours().add(utc(2026, 10, 24, 18), 6 * 3600) == utc(2026, 10, 26, 13)
 
 
+@pytest.mark.xfail(strict=True, reason="BUG BusinessHours.add does wall-clock arithmetic on aware datetimes "
+                   "of one ZoneInfo: the 25-hour night of the DST change counts an hour too much")
 def test_business_hours_around_the_clock_across_the_dst_change() -> None:
     """24/7 business time is real elapsed time: 4 h after Sat 24 Oct 22:00 UTC (Sun 00:00 CEST) is Sun 02:00
     UTC, although the wall clock in Warsaw shows 03:00 CET then (the night has 25 hours)."""
     assert office_hours("24/7").add(utc(2026, 10, 24, 22), 4 * 3600) == utc(2026, 10, 25, 2)
 
 
+@pytest.mark.xfail(strict=True, reason="BUG 24/7 (and 24:00) ends a day at 23:59:59.999999, so every "
+                   "midnight loses a microsecond of business time")
 def test_business_hours_around_the_clock_has_no_gap_at_midnight() -> None:
     assert office_hours("24/7").add(utc(2026, 11, 2, 12), 48 * 3600) == utc(2026, 11, 4, 12)
 

@@ -264,3 +264,17 @@ async def test_on_the_scheduler(tmp_path: Path) -> None:
             collector.register(scheduler, interval=0.01)
             await until(lambda: bool(sink.batches))
     assert sink.last()["acme-projects"].value == total
+
+
+async def test_share_that_vanishes_and_returns_keeps_its_totals(tmp_path: Path) -> None:
+    root = tmp_path / "projects"
+    total = fill(root)
+    sink = Sink()
+    collector = DiskCollector(share_inventory(root), sink)
+    await collector.collect("acme-projects")
+    root.rename(tmp_path / "unmounted")
+    with pytest.raises(FileNotFoundError):
+        await collector.collect("acme-projects")
+    (tmp_path / "unmounted").rename(root)
+    await collector.collect("acme-projects")
+    assert [batch[0].value for batch in sink.batches] == [total, total]

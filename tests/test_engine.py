@@ -342,3 +342,18 @@ def test_mail_server_known_by_host_binds_to_its_client(run: Run) -> None:
     run.at(0, alertname="MailServerDown", host="mail01", severity="critical")
     (tk,) = run.tickets.values()
     assert (tk.client, tk.entity_kind) == ("acme", "client")
+
+
+def test_silence_by_labels_makes_the_ticket_planned(run: Run) -> None:
+    run.op(0, "silence", matchers={"host": "=~krk-pbx.*"}, ends_at="2026-11-02T12:00:00Z", comment="PBX upgrade")
+    run.at(1, alertname="InstanceDown", host="krk-pbx01", severity="critical")
+    run.advance(600)
+    (tk,) = run.tickets.values()
+    assert tk.planned and run.told("escalated") == set()
+
+
+def test_muting_silence_records_but_opens_nothing(run: Run) -> None:
+    run.op(0, "silence", matchers={"alertname": "InstanceDown"}, ends_at="2026-11-02T12:00:00Z", mute=True)
+    run.at(1, alertname="InstanceDown", host="krk-pbx01", severity="critical")
+    run.advance(30)
+    assert run.tickets == {} and run.engine.silenced == 1

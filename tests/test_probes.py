@@ -160,16 +160,15 @@ async def test_icmp_localhost_when_allowed() -> None:
 async def test_icmp_unavailable_is_reported_once_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
     sink = Sink()
     probes = (Probe("icmp", "192.0.2.1"), Probe("icmp", "192.0.2.2"), Probe("dns", "localhost"))
-    collector = ProbeCollector(inventory(*probes), sink, icmp=None)
     scheduler = Scheduler()
     with caplog.at_level(logging.ERROR, logger="watcher.collectors.probes"):
+        collector = ProbeCollector(inventory(*probes), sink, icmp=None)
         collector.register(scheduler)
-        collector.register(Scheduler())
+        await collector.run(ProbeTarget("acme", "acme-krk", probes[0]))
     assert scheduler.names() == ["probe acme-krk dns localhost"]
     assert len([r for r in caplog.records if "icmp probes skipped" in r.message]) == 1
     skipped = {s.target.probe.target: s.skipped for s in collector.states()}
     assert skipped["192.0.2.1"] and skipped["192.0.2.2"] and skipped["localhost"] is None
-    await collector.run(ProbeTarget("acme", "acme-krk", probes[0]))
     assert sink.events == []
 
 
@@ -193,6 +192,11 @@ async def test_tcp_target_down_then_back() -> None:
     sink = Sink()
     collector = ProbeCollector(inventory(probe), sink, retry_delay=0.01)
 
+    await collector.run(target)
+    [startup] = sink.events
+    assert startup.status == "resolved" and startup.starts_at is None, "closes what a previous run left"
+    assert startup.ends_at is not None
+    sink.events.clear()
     await collector.run(target)
     assert sink.events == []
 
@@ -241,7 +245,8 @@ async def test_retry_that_succeeds_is_no_failure() -> None:
     probe = Probe("http", server.url, timeout=2, retries=1)
     sink = Sink()
     try:
-        async with ProbeCollector(inventory(probe), sink, retry_delay=0.01) as collector:
+        async with ProbeCollector(inventory(probe), sink, retry_delay=0.01,
+                                  resolve_on_start=False) as collector:
             await collector.run(ProbeTarget("acme", "acme-krk", probe))
     finally:
         await server.stop()
@@ -256,7 +261,8 @@ async def test_http_target_stops_and_comes_back_on_schedule(http_server: HttpSer
             Scheduler(max_jitter=0) as scheduler:
         collector.register(scheduler)
         await asyncio.sleep(0.15)
-        assert sink.events == []
+        assert [e.status for e in sink.events] == ["resolved"]
+        sink.events.clear()
 
         await http_server.stop()
         await until(lambda: len(sink.of("firing")) >= 3)
@@ -276,7 +282,8 @@ async def test_http_target_stops_and_comes_back_on_schedule(http_server: HttpSer
 async def test_latency_samples_on_request(http_server: HttpServer) -> None:
     probe = Probe("http", http_server.url, timeout=2)
     sink = Sink()
-    async with ProbeCollector(inventory(probe), sink, report_latency=True) as collector:
+    async with ProbeCollector(inventory(probe), sink, report_latency=True,
+                              resolve_on_start=False) as collector:
         await collector.run(ProbeTarget("acme", "acme-krk", probe))
     [sample] = sink.events
     assert sample.labels["metric"] == "probe_duration_seconds"

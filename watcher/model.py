@@ -182,7 +182,8 @@ class Op:
 
     ``kind`` is one of: ``maintenance`` (client, site, starts_at, ends_at, reason),
     ``callback`` (person, optional ticket), ``ack`` (ticket, by), ``resolve`` (ticket, by),
-    ``office_answer`` (ticket, answer: planned|failure).
+    ``office_answer`` (ticket, answer: planned|failure), ``silence`` (matchers, starts_at,
+    ends_at, comment, mute).
     """
 
     kind: str
@@ -193,7 +194,7 @@ class Op:
         return {"op": self.kind, "at": format_time(self.at), **self.args}
 
 
-OP_KINDS = ("maintenance", "callback", "ack", "resolve", "office_answer")
+OP_KINDS = ("maintenance", "silence", "callback", "ack", "resolve", "office_answer")
 
 
 def op_from_dict(raw: dict[str, Any], received_at: datetime | None = None) -> Op:

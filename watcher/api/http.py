@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from watcher.api.auth import IngestAuth, check
 from watcher.collectors.formats import FORMATS
 from watcher.config import Config
+from watcher.config.rules import parse_matcher
 from watcher.metrics import Metrics
 from watcher.model import EventError, Op, format_time, parse_time, utcnow
 from watcher.notify import links
@@ -248,6 +250,39 @@ async def post_maintenance(request: web.Request) -> web.Response:
     return _json({"status": "success", "maintenance": args}, 201)
 
 
+async def post_silence(request: web.Request) -> web.Response:
+    """A label-matcher window: matching tickets open as planned (or, with ``mute``, not at all)."""
+    rt, data, err = await _api_guard(request)
+    if err is not None:
+        return err
+    data = data or {}
+    unknown = set(data) - {"matchers", "starts_at", "ends_at", "comment", "mute"}
+    if unknown:
+        return _error(400, f"unknown field(s): {', '.join(sorted(unknown))}")
+    matchers = data.get("matchers")
+    if not isinstance(matchers, dict) or not matchers or \
+            not all(isinstance(k, str) and isinstance(v, str) for k, v in matchers.items()):
+        return _error(400, "matchers: expected a non-empty object of label: matcher strings")
+    try:
+        for label, spec in matchers.items():
+            parse_matcher(label, spec)
+    except re.error as exc:
+        return _error(400, f"matchers: bad regular expression: {exc}")
+    try:
+        start = parse_time(data["starts_at"], "starts_at") if data.get("starts_at") else utcnow()
+        end = parse_time(data.get("ends_at"), "ends_at")
+    except EventError as exc:
+        return _error(400, str(exc))
+    if end <= start:
+        return _error(400, "ends_at must be after starts_at")
+    if not isinstance(data.get("mute", False), bool):
+        return _error(400, "mute: expected true or false")
+    args = {"matchers": matchers, "starts_at": format_time(start), "ends_at": format_time(end),
+            "comment": str(data.get("comment", "")), "mute": bool(data.get("mute", False))}
+    await _op(rt, "silence", args)
+    return _json({"status": "success", "silence": args}, 201)
+
+
 # ---------------------------------------------------------------- reads
 
 
@@ -408,6 +443,7 @@ def routes(app: web.Application) -> None:
     r.add_post("/api/v1/tickets/{id}/callbacks", post_ticket_callback)
     r.add_post("/api/v1/people/{person}/callbacks", post_person_callback)
     r.add_post("/api/v1/maintenances", post_maintenance)
+    r.add_post("/api/v1/silences", post_silence)
     r.add_get("/api/v1/outbox", get_outbox)
     r.add_post("/api/v1/reload", post_reload)
     r.add_get("/l/{token}", get_link)

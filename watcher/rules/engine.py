@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from watcher.config.inventory import Inventory
-from watcher.config.rules import SEVERITIES, Rule, Rules, Signal
+from watcher.config.rules import SEVERITIES, Rule, Rules, Signal, parse_matcher
 from watcher.model import (
     Callback,
     Event,
@@ -120,6 +120,8 @@ class Engine:
         self.groups: dict[str, Group] = {}
         self.tickets: dict[str, Ticket] = {}
         self.maintenances: list[dict[str, Any]] = []
+        self.silences: list[dict[str, Any]] = []
+        self.silenced = 0
         self.unrouted = 0
         self.unbound = 0
         self._timers: list[tuple[float, int, str, str]] = []
@@ -337,6 +339,9 @@ class Engine:
                     a.expires = expires
             if a.status == "firing" and a.expires is not None:
                 self._schedule(a.expires, "expire", fp)
+        if self._silence(labels, t, mute=True) is not None:
+            self.silenced += 1
+            return
         for rule, role, idx in routes:
             if role == "resolver":
                 continue
@@ -669,6 +674,15 @@ class Engine:
                 return m
         return None
 
+    def _silence(self, labels: dict[str, str], t: float, mute: bool | None = None) -> dict[str, Any] | None:
+        """The active silence whose matchers all match ``labels`` (only muting ones if ``mute``)."""
+        for sil in self.silences:
+            if sil["start"] <= t <= sil["end"] and (mute is None or bool(sil.get("mute")) == mute):
+                matchers = [parse_matcher(k, v) for k, v in sil["matchers"].items()]
+                if all(m.matches(labels) for m in matchers):
+                    return sil
+        return None
+
     def _open(self, g: Group, t: float) -> None:
         rule = self._rule[g.rule]
         labels = g.labels
@@ -677,6 +691,12 @@ class Engine:
         self.next_id += 1
         entity_id = labels.get(rule.entity) or labels.get("client", "")
         maint = self._in_maintenance(client.id, labels.get("site"), t)
+        if maint is None:
+            for fp in [*g.members, None]:
+                member = self.alerts.get(fp) if fp else None
+                maint = self._silence(member.labels if member else labels, t, mute=False)
+                if maint is not None:
+                    break
         who = affected(rule.affects, labels, self.inv)
         details: dict[str, Any] = {}
         advice_to = None
@@ -779,6 +799,13 @@ class Engine:
                                       "end": end, "reason": a.get("reason", "")})
             self.maintenances = [m for m in self.maintenances if m["end"] >= t - 86400]
             return {"ok": True}
+        if op.kind == "silence":
+            start = _ts(parse_time(a.get("starts_at"), "starts_at")) if a.get("starts_at") else t
+            end = _ts(parse_time(a.get("ends_at"), "ends_at"))
+            self.silences.append({"matchers": dict(a.get("matchers") or {}), "start": start, "end": end,
+                                  "reason": a.get("comment", ""), "mute": bool(a.get("mute", False))})
+            self.silences = [x for x in self.silences if x["end"] >= t]
+            return {"ok": True}
         if op.kind == "callback":
             person = a.get("person")
             touched = []
@@ -831,7 +858,8 @@ class Engine:
             "groups": [g.__dict__ for g in self.groups.values()],
             "tickets": [tk.to_dict() for tk in self.tickets.values()],
             "maintenances": self.maintenances,
-            "counters": {"unrouted": self.unrouted, "unbound": self.unbound},
+            "silences": self.silences,
+            "counters": {"unrouted": self.unrouted, "unbound": self.unbound, "silenced": self.silenced},
         }
 
     def _prune(self) -> None:
@@ -860,8 +888,10 @@ class Engine:
             if restored.react_by is not None and restored.escalated_at is None and restored.status == "open":
                 self._schedule(_ts(restored.react_by), "escalate", restored.id)
         self.maintenances = list(s.get("maintenances", []))
+        self.silences = list(s.get("silences", []))
         c = s.get("counters", {})
         self.unrouted, self.unbound = int(c.get("unrouted", 0)), int(c.get("unbound", 0))
+        self.silenced = int(c.get("silenced", 0))
 
 
 class _Default(dict[str, str]):
