@@ -412,6 +412,14 @@ class Receiver:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
     async def wait(self, path: str, timeout: float) -> float | None:
         """The arrival time of the first POST to ``path``, or None after ``timeout``."""
         with contextlib.suppress(TimeoutError):

@@ -143,6 +143,8 @@ def load_service(p: Path) -> ServiceConfig:
         nr.check_keys({"retry_initial", "retry_max", "max_attempts", "poll_interval", "per_person_per_hour",
                        "templates_dir", "link_ttl", "enabled"})
         tdir = nr.opt_str("templates_dir")
+        if tdir and not (base / tdir).is_dir():
+            nr.fail("templates_dir", f"no such folder: {base / tdir}")
         notify = NotifyConfig(nr.duration("retry_initial", 5), nr.duration("retry_max", 600),
                               nr.integer("max_attempts", 12, minimum=1), nr.duration("poll_interval", 0.5),
                               nr.integer("per_person_per_hour", 20, minimum=1),

@@ -714,9 +714,12 @@ class Engine:
             if share:
                 details["share_name"] = share.name
         if maint:
-            details["maintenance"] = maint.get("reason", "")
+            details["maintenance"] = {"reason": maint.get("reason", ""), "starts_at": format_time(_dt(maint["start"])),
+                                      "ends_at": format_time(_dt(maint["end"]))}
         if labels.get("mailbox"):
             details["mailbox"] = labels["mailbox"]
+        if labels.get("host"):
+            details["host"] = labels["host"]
         tk = Ticket(
             id=tid, client=client.id, category=rule.category, entity_kind=rule.entity, entity_id=entity_id,
             title=self._title(rule, g, client.language), opened_at=_dt(t), rule=rule.name, group_key=g.gid,
