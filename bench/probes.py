@@ -2,7 +2,9 @@
 
     .venv/bin/python bench/probes.py [N] [--window SECONDS] [--concurrency C]
 
-Every probe runs once, at a random offset within ``--window`` seconds (the scheduler's
+Every probe runs once (its first, start-up run emits one event either way: the
+resolved "all clear" of ``resolve_on_start`` or ProbeFailed, which is how completion is
+counted without polling the collector), at a random offset within ``--window`` seconds (the scheduler's
 start-up jitter), as a site list of N probes with that interval would in steady state.
 ``--window 0`` fires them all at once and measures the ceiling instead.  The server runs
 in a child process so that the CPU and memory figures are the prober's own.
@@ -68,8 +70,11 @@ async def bench(n: int, window: float, concurrency: int) -> None:
     await server.stdout.readline()
     await asyncio.sleep(0.3)
     failures: list[Event] = []
+    finished = 0
 
     async def sink(events: list[Event]) -> None:
+        nonlocal finished
+        finished += len(events)
         failures.extend(e for e in events if e.status == "firing")
 
     me = psutil.Process()
@@ -84,10 +89,7 @@ async def bench(n: int, window: float, concurrency: int) -> None:
             Scheduler(max_concurrency=concurrency, max_jitter=window) as scheduler:
         collector.register(scheduler)
         deadline = wall0 + window + 60
-        while time.perf_counter() < deadline:
-            health = scheduler.health().values()
-            if all(h.runs for h in health):
-                break
+        while finished < n and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - wall0
         states = collector.states()

@@ -7,6 +7,7 @@ committed; bad input is a 4xx with a message and stores nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -175,7 +176,7 @@ async def _api_guard(request: web.Request) -> tuple[Runtime, dict[str, Any] | No
 async def _ticket_op(request: web.Request, kind: str, extra: dict[str, Any]) -> web.Response:
     rt = request.app[RUNTIME]
     tid = request.match_info["id"]
-    doc = rt.store.get_ticket(tid)
+    doc = await asyncio.to_thread(rt.store.get_ticket, tid)
     if doc is None:
         return _error(404, f"no ticket {tid}")
     if doc["status"] == "resolved":
@@ -183,7 +184,7 @@ async def _ticket_op(request: web.Request, kind: str, extra: dict[str, Any]) -> 
     result = await _op(rt, kind, {"ticket": tid, **extra})
     if not result.get("tickets"):
         return _error(409, f"ticket {tid} is no longer open")
-    return _json(rt.store.get_ticket(tid))
+    return _json(await asyncio.to_thread(rt.store.get_ticket, tid))
 
 
 async def post_ack(request: web.Request) -> web.Response:
@@ -303,13 +304,13 @@ async def get_tickets(request: web.Request) -> web.Response:
         offset = max(int(q.get("offset", "0")), 0)
     except ValueError:
         return _error(400, "limit and offset must be whole numbers")
-    docs = rt.store.list_tickets(status, q.get("client"), since, limit, offset)
+    docs = await asyncio.to_thread(rt.store.list_tickets, status, q.get("client"), since, limit, offset)
     return _json({"tickets": docs})
 
 
 async def get_ticket(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    doc = rt.store.get_ticket(request.match_info["id"])
+    doc = await asyncio.to_thread(rt.store.get_ticket, request.match_info["id"])
     if doc is None:
         return _error(404, f"no ticket {request.match_info['id']}")
     return _json(doc)
@@ -317,20 +318,20 @@ async def get_ticket(request: web.Request) -> web.Response:
 
 async def get_outbox(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    rows = rt.store.outbox_rows(request.query.get("state"))
+    rows = await asyncio.to_thread(rt.store.outbox_rows, request.query.get("state"))
     for r in rows:
         for k in ("created_at", "due_at", "sent_at", "claimed_at"):
             if r.get(k):
                 r[k] = format_time(datetime.fromtimestamp(r[k], UTC))
-    return _json({"outbox": rows, "counts": rt.store.outbox_counts()})
+    return _json({"outbox": rows, "counts": await asyncio.to_thread(rt.store.outbox_counts)})
 
 
 async def get_metrics(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    counts = rt.store.outbox_counts()
+    counts = await asyncio.to_thread(rt.store.outbox_counts)
     for state in ("pending", "sending", "sent", "dead"):
         rt.metrics.outbox_depth.labels(state).set(counts.get(state, 0))
-    rt.metrics.inbox_lag.set(max(0, rt.store.inbox_max() - rt.worker.cursor))
+    rt.metrics.inbox_lag.set(max(0, await asyncio.to_thread(rt.store.inbox_max) - rt.worker.cursor))
     body = generate_latest(rt.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -338,7 +339,7 @@ async def get_metrics(request: web.Request) -> web.Response:
 async def get_health(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     try:
-        rt.store.inbox_max()
+        await asyncio.to_thread(rt.store.inbox_max)
     except Exception as exc:
         return _json({"status": "unhealthy", "store": str(exc.__class__.__name__)}, 503)
     return _json({"status": "ok", "engine_cursor": rt.worker.cursor,
@@ -398,7 +399,7 @@ async def post_link(request: web.Request) -> web.Response:
         claims = links.verify(rt.secret, token, utcnow())
     except links.LinkError as exc:
         return web.Response(status=403, text=f"This link is not valid: {exc}")
-    if not rt.store.use_link(claims.nonce, time.time()):
+    if not await asyncio.to_thread(rt.store.use_link, claims.nonce, time.time()):
         return web.Response(status=410, text="This link was already used.")
     if claims.action == "callback":
         result = await _op(rt, "callback", {"person": claims.person, "ticket": claims.ticket_id})
@@ -412,7 +413,7 @@ async def post_link(request: web.Request) -> web.Response:
 async def get_index(request: web.Request) -> web.Response:
     """A small agent console: open tickets with their SLA clocks."""
     rt = request.app[RUNTIME]
-    docs = [d for d in rt.store.list_tickets(limit=200) if d["status"] != "resolved"]
+    docs = [d for d in await asyncio.to_thread(rt.store.list_tickets, limit=200) if d["status"] != "resolved"]
     rows = "".join(
         f"<tr><td>{escape(d['id'])}</td><td>{escape(d['client'])}</td><td>{escape(d['category'])}</td>"
         f"<td>{escape(d['title'])}</td><td>{escape(d['status'])}</td><td>{escape(d['opened_at'] or '')}</td>"
