@@ -477,6 +477,7 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)  # process name -> CPU % of one core
+    client_cpu: float = float("nan")  # this process (the load client), % of one core
 
     @property
     def rate(self) -> float:
@@ -503,6 +504,8 @@ async def run_load(session: aiohttp.ClientSession, url: str, bodies: Sequence[tu
     nxt = 0
     headers = {"Content-Type": "application/json"}
     cpu0 = {name: p.cpu_seconds() for name, p in (watch or {}).items()}
+    me = psutil.Process()
+    me0 = sum(me.cpu_times()[:2])
     started = time.perf_counter()
     deadline = started + max_seconds
 
@@ -537,6 +540,7 @@ async def run_load(session: aiohttp.ClientSession, url: str, bodies: Sequence[tu
     res.seconds = time.perf_counter() - started
     for name, p in (watch or {}).items():
         res.cpu[name] = 100.0 * (p.cpu_seconds() - cpu0[name]) / res.seconds
+    res.client_cpu = 100.0 * (sum(me.cpu_times()[:2]) - me0) / res.seconds
     return res
 
 

@@ -128,7 +128,7 @@ async def bench(args: argparse.Namespace) -> int:
             rules = shortened_rules(wd / "rules.yaml")
             async with WatcherServer(wd, rules, inv_path, db_url,
                                      {"public_url": "http://127.0.0.1:9/"}) as srv, \
-                    client_session(max(concs + [args.sites])) as session:
+                    client_session(max([*concs, args.sites])) as session:
                 assert srv.proc is not None
                 print(f"watcher {srv.url} db={args.db} cpus={os.cpu_count()} python={platform.python_version()}")
                 print(f"inventory: {len(inv.sites)} sites generated; rules: {rules.name} "
@@ -141,8 +141,8 @@ async def bench(args: argparse.Namespace) -> int:
                 burst = list(await asyncio.gather(*(site_latency(session, srv.url, receiver, s, args.notify_timeout)
                                                     for s in burst_sites)))
                 notify_events = 2 * len(seq_sites) + 2 * len(burst_sites)
-                print(f"Notification latency: ProbeFailed for every probe of a site (one POST) -> the notice "
-                      f"arriving at a json:// receiver (ms)")
+                print("Notification latency: ProbeFailed for every probe of a site (one POST) -> the notice "
+                      "arriving at a json:// receiver (ms)")
                 print(table(["mode", "what", "got", "p50 ms", "p99 ms", "max ms"],
                             latency_rows(f"one site at a time ({len(seq_sites)})", seq)
                             + latency_rows(f"burst of {len(burst_sites)} sites", burst)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import socket
 import statistics
 import sys
@@ -71,11 +72,14 @@ async def bench(n: int, window: float, concurrency: int) -> None:
     await asyncio.sleep(0.3)
     failures: list[Event] = []
     finished = 0
+    all_done = asyncio.Event()
 
     async def sink(events: list[Event]) -> None:
         nonlocal finished
         finished += len(events)
         failures.extend(e for e in events if e.status == "firing")
+        if finished >= n:
+            all_done.set()
 
     me = psutil.Process()
     peak = [me.memory_info().rss]
@@ -88,9 +92,8 @@ async def bench(n: int, window: float, concurrency: int) -> None:
     async with ProbeCollector(inventory, sink) as collector, \
             Scheduler(max_concurrency=concurrency, max_jitter=window) as scheduler:
         collector.register(scheduler)
-        deadline = wall0 + window + 60
-        while finished < n and time.perf_counter() < deadline:
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_done.wait(), window + 60)
         elapsed = time.perf_counter() - wall0
         states = collector.states()
     cpu1 = me.cpu_times()

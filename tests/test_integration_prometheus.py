@@ -298,7 +298,7 @@ def prometheus(tmp_path: Path, target_port: int, watcher_port: int, rules: list[
     return Peer("prometheus", lambda port: [
         PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}",
         f"--storage.tsdb.path={tmp_path / 'prometheus-data'}", f"--web.listen-address=127.0.0.1:{port}",
-        # A firing alert is re-sent every second with endsAt 4 s ahead (4 x max(resend, eval)).
+        # A firing alert is re-sent every 2 s with endsAt 4 s ahead (4 x max(resend, eval)).
         "--rules.alert.resend-delay=1s", "--log.level=debug",
     ], tmp_path / "prometheus.log")
 
@@ -347,6 +347,9 @@ def test_prometheus_push_both_probes_failing_is_one_internet_ticket_and_recovery
             assert [t["id"] for t in tickets(w)] == [tk["id"]]
             doc = w.request("GET", f"/api/v1/tickets/{tk['id']}")[1]
             assert doc["resolved_at"] is not None
+            # ...by the resolved alerts themselves, not by their endsAt expiring.
+            resolved = {e["labels"]["instance"] for e in doc["timeline"] if e["what"] == "ProbeFailed resolved"}
+            assert resolved == set(PROBES), doc["timeline"]
             assert metric_value(watcher_metrics(w), "watcher_auth_failures_total") == 0
 
 
@@ -369,11 +372,18 @@ def test_prometheus_instance_down_is_a_host_ticket_that_expires_when_prometheus_
             assert tk["category"] == "host", tk
             assert tk["entity"] == {"kind": "host", "id": "srv-db1"}, tk
             assert tk["client"] == "acme" and tk["affected"] == [], tk
+            # Re-sends (every 2 s: Prometheus re-sends once LastSentAt + resend delay is strictly
+            # before the evaluation) move endsAt forward: the fourth push comes 6 s after the
+            # first, whose endsAt (4 s ahead) has passed by then, and the ticket is still open.
+            poll(lambda: metric_value(watcher_metrics(w), "watcher_events_received_total",
+                                      {"source": "prometheus"}) >= 4, 30, "three re-sends of InstanceDown", logs)
             assert ticket_status(w, tk["id"]) == "open"
 
             prom.kill()  # no resolved alert will ever come: endsAt (4 s ahead) must expire it
             poll(lambda: ticket_status(w, tk["id"]) == "resolved", 30, "the ticket expired and resolved", logs)
             assert [t["id"] for t in tickets(w)] == [tk["id"]]
+            doc = w.request("GET", f"/api/v1/tickets/{tk['id']}")[1]
+            assert not [e for e in doc["timeline"] if e["what"].endswith("resolved")], doc["timeline"]
             assert metric_value(watcher_metrics(w), "watcher_auth_failures_total", {"path": "prometheus"}) == 0
 
 
@@ -434,6 +444,8 @@ def test_alertmanager_webhook_opens_and_resolves_a_ticket(auth: str, tmp_path: P
                           "endsAt": rfc3339(datetime.now(UTC))}])
         poll(lambda: ticket_status(w, tk["id"]) == "resolved", 30, "the ticket resolved", logs)
         assert [t["id"] for t in tickets(w)] == [tk["id"]]
+        doc = w.request("GET", f"/api/v1/tickets/{tk['id']}")[1]
+        assert [e["what"] for e in doc["timeline"]] == ["MailServerDown firing", "MailServerDown resolved"], doc
         text = watcher_metrics(w)
         assert metric_value(text, "watcher_events_received_total", {"source": "alertmanager"}) >= 2, text
         assert metric_value(text, "watcher_auth_failures_total", {"path": "alertmanager"}) == 0, text

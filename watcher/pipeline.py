@@ -102,6 +102,8 @@ class EngineWorker:
         self.clock = clock
         self.engine: Engine
         self.cursor = 0
+        self.epoch = 0
+        self.leader = False
         self._wake = asyncio.Event()
         self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -115,7 +117,7 @@ class EngineWorker:
         self._task = asyncio.create_task(self._run(), name="engine-worker")
 
     def _load(self) -> None:
-        self.cursor, state = self.store.load_engine()
+        self.cursor, state, self.epoch = self.store.load_engine_epoch()
         self.engine = Engine(self.config.rules, self.config.inventory, state)
 
     async def stop(self) -> None:
@@ -134,18 +136,38 @@ class EngineWorker:
         self._wake.set()
 
     async def wait_for(self, seq: int, timeout: float = 30.0) -> dict[str, Any]:
-        """The engine's result for the inbox row ``seq`` (an op), once it is committed."""
-        if seq <= self.cursor:
-            return {}
+        """The engine's result for the inbox row ``seq`` (an op), once it is committed.
+
+        The leader answers from memory; on another replica the answer is read from the
+        store, where the leader wrote it in the same transaction as the op's effects.
+        """
         fut = self._waiters.get(seq)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
             self._waiters[seq] = fut
         self._wake.set()
-        return await asyncio.wait_for(asyncio.shield(fut), timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return await asyncio.wait_for(asyncio.shield(fut), 0.25)
+            except TimeoutError:
+                stored = await asyncio.to_thread(self.store.op_result, seq)
+                if stored is not None:
+                    self._waiters.pop(seq, None)
+                    return stored
+                if time.monotonic() > deadline:
+                    self._waiters.pop(seq, None)
+                    raise
 
     async def _run(self) -> None:
         while True:
+            if not await self._lead():
+                if self._stopping:
+                    return
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(self.tick, 0.5))
+                continue
             try:
                 busy = await asyncio.to_thread(self._step)
             except Exception:
@@ -168,6 +190,23 @@ class EngineWorker:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.005))
+
+    async def _lead(self) -> bool:
+        """Only one replica runs the engine: the one holding the store's leadership."""
+        try:
+            lead = await asyncio.to_thread(self.store.try_lead)
+        except Exception as exc:
+            if self.leader:
+                log.error("lost the store while leading the engine: %s", exc)
+            self.leader = False
+            return False
+        if lead and not self.leader:
+            await asyncio.to_thread(self._load)
+            log.info("this replica runs the engine (inbox cursor %d)", self.cursor)
+        elif not lead and self.leader:
+            log.warning("another replica runs the engine now")
+        self.leader = lead
+        return lead
 
     def _settle_waiters(self) -> None:
         for seq in [s for s in self._waiters if s <= self.cursor]:
@@ -201,8 +240,10 @@ class EngineWorker:
             results[seq] = engine.handle(item, now)
         engine.advance(_dt(max(self.clock(), engine.clock)))
         changes = engine.drain()
+        answers = {seq: res for seq, res in results.items() if res}
         if rows or changes.tickets or changes.notices:
-            self.store.commit_batch(last, engine.snapshot(), changes.tickets, changes.notices, self.clock())
+            self.epoch = self.store.commit_batch(last, engine.snapshot(), changes.tickets, changes.notices,
+                                                 self.clock(), op_answers=answers, epoch=self.epoch)
         self.cursor = last
         self._results.update({s: r for s, r in results.items() if s in self._waiters})
         for tk in changes.tickets:

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -427,8 +428,17 @@ async def get_index(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html")
 
 
+OPENAPI = Path(__file__).with_name("openapi.yaml")
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    """The OpenAPI description of this API (the tests check the API against it)."""
+    return web.Response(text=OPENAPI.read_text(encoding="utf-8"), content_type="application/yaml")
+
+
 def routes(app: web.Application) -> None:
     r = app.router
+    r.add_get("/api/openapi.yaml", get_openapi)
     r.add_post("/api/v1/events", post_events)
     r.add_post("/api/v2/alerts", post_prometheus)
     r.add_post("/api/v1/alerts", post_prometheus)

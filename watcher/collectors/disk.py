@@ -187,7 +187,10 @@ class TreeWalk:
                     entry = next(it, None)
                 except OSError:
                     self._errors += 1
-                    entry = None
+                    self._close_current()
+                    if rel in self._dirs:
+                        self._seen.add(rel)
+                    continue
                 if entry is None:
                     self._close_current()
                     self._commit(rel, acc)

@@ -33,6 +33,7 @@ class NotifyConfig:
     templates_dir: Path | None = None
     link_ttl: float = 3 * 86400.0
     enabled: bool = True
+    claim_lease: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def load_service(p: Path) -> ServiceConfig:
     nr = r.child("notify")
     if nr is not None:
         nr.check_keys({"retry_initial", "retry_max", "max_attempts", "poll_interval", "per_person_per_hour",
-                       "templates_dir", "link_ttl", "enabled"})
+                       "templates_dir", "link_ttl", "enabled", "claim_lease"})
         tdir = nr.opt_str("templates_dir")
         if tdir and not (base / tdir).is_dir():
             nr.fail("templates_dir", f"no such folder: {base / tdir}")
@@ -149,7 +150,7 @@ def load_service(p: Path) -> ServiceConfig:
                               nr.integer("max_attempts", 12, minimum=1), nr.duration("poll_interval", 0.5),
                               nr.integer("per_person_per_hour", 20, minimum=1),
                               (base / tdir) if tdir else None, nr.duration("link_ttl", 3 * 86400),
-                              nr.flag("enabled", True))
+                              nr.flag("enabled", True), nr.duration("claim_lease", 120))
     snmp = SnmpConfig()
     sr = r.child("snmp")
     if sr is not None:

@@ -97,7 +97,8 @@ class Dispatcher:
         poll = self.config.service.notify.poll_interval
         while not self._stopping:
             try:
-                items = await asyncio.to_thread(self.store.claim_due, self.clock(), self.concurrency * 4)
+                items = await asyncio.to_thread(self.store.claim_due, self.clock(), self.concurrency * 4,
+                                                self.config.service.notify.claim_lease)
             except Exception as exc:
                 log.error("outbox unavailable: %s", exc)
                 items = []

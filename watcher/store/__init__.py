@@ -18,13 +18,20 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy import create_engine, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from watcher.model import Notice, Ticket, format_time
-from watcher.store.schema import engine_state, inbox, link_uses, outbox, tickets
+from watcher.store.schema import engine_state, inbox, link_uses, op_results, outbox, tickets
+
+ENGINE_LOCK = 0x77617463  # advisory lock ids on PostgreSQL ("watc", "watd")
+INBOX_LOCK = 0x77617464
+
+
+class LostLeadership(Exception):
+    """Another replica wrote the engine state since this one loaded it: reload, do not write."""
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -82,9 +89,11 @@ class Store:
         else:
             self.engine = create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        self._lead_conn: Connection | None = None
         migrate(self.engine)
 
     def close(self) -> None:
+        self._drop_lead()
         self.engine.dispose()
 
     def _begin(self) -> Any:
@@ -129,6 +138,10 @@ class Store:
         params = [{"kind": r.kind, "source": r.source, "occ_key": r.occ_key, "received_at": r.received_at,
                    "payload": r.payload} for r in rows]
         with self.write() as conn:
+            if not self.is_sqlite:
+                # Commits in seq order: the engine reads the inbox by seq, so a lower seq must
+                # never become visible after a higher one (concurrent replicas would race).
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INBOX_LOCK})
             got: dict[str, int] = {}
             for chunk in range(0, len(params), 500):
                 for seq, key in conn.execute(stmt, params[chunk:chunk + 500]).all():
@@ -152,22 +165,49 @@ class Store:
     # ------------------------------------------------------------ engine batches
 
     def load_engine(self, name: str = "main") -> tuple[int, dict[str, Any] | None]:
+        cursor, state, _ = self.load_engine_epoch(name)
+        return cursor, state
+
+    def load_engine_epoch(self, name: str = "main") -> tuple[int, dict[str, Any] | None, int]:
+        """(cursor, state, epoch): the epoch fences later writes (see commit_batch)."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(engine_state.c.cursor, engine_state.c.state)
+            row = conn.execute(select(engine_state.c.cursor, engine_state.c.state, engine_state.c.epoch)
                                .where(engine_state.c.name == name)).first()
         if row is None:
-            return 0, None
-        return int(row[0]), json.loads(row[1])
+            return 0, None, 0
+        return int(row[0]), json.loads(row[1]), int(row[2])
 
     def commit_batch(self, cursor: int, state: dict[str, Any], changed: Sequence[Ticket],
-                     notices: Sequence[Notice], now: float, name: str = "main") -> None:
-        """The engine's progress, the tickets it changed and the notices it owes: all or nothing."""
+                     notices: Sequence[Notice], now: float, name: str = "main",
+                     op_answers: dict[int, dict[str, Any]] | None = None, epoch: int | None = None) -> int:
+        """The engine's progress, the tickets it changed and the notices it owes: all or nothing.
+
+        With ``epoch`` (what ``load_engine_epoch`` or the previous commit returned), the write
+        happens only if no other replica wrote since; otherwise LostLeadership is raised and
+        nothing is written.  Returns the new epoch.
+        """
         with self.write() as conn:
-            up = self._insert(engine_state).values(name=name, cursor=cursor, state=json.dumps(state),
-                                                    updated_at=now)
-            conn.execute(up.on_conflict_do_update(index_elements=["name"], set_={
-                "cursor": up.excluded.cursor, "state": up.excluded.state,
-                "updated_at": up.excluded.updated_at}))
+            new_epoch = (epoch or 0) + 1
+            if epoch is None:
+                up = self._insert(engine_state).values(name=name, cursor=cursor, state=json.dumps(state),
+                                                        updated_at=now, epoch=new_epoch)
+                conn.execute(up.on_conflict_do_update(index_elements=["name"], set_={
+                    "cursor": up.excluded.cursor, "state": up.excluded.state,
+                    "updated_at": up.excluded.updated_at, "epoch": engine_state.c.epoch + 1}))
+            elif epoch == 0 and conn.execute(select(engine_state.c.name).where(engine_state.c.name == name)
+                                             ).first() is None:
+                conn.execute(engine_state.insert().values(name=name, cursor=cursor, state=json.dumps(state),
+                                                          updated_at=now, epoch=new_epoch))
+            else:
+                done = conn.execute(update(engine_state).where(
+                    (engine_state.c.name == name) & (engine_state.c.epoch == epoch)).values(
+                    cursor=cursor, state=json.dumps(state), updated_at=now, epoch=new_epoch))
+                if done.rowcount != 1:
+                    raise LostLeadership(f"engine state {name!r} moved past epoch {epoch}")
+            if op_answers:
+                conn.execute(self._insert(op_results).on_conflict_do_nothing(index_elements=["seq"]),
+                             [{"seq": seq, "result": json.dumps(res), "created_at": now}
+                              for seq, res in op_answers.items()])
             if changed:
                 ins = self._insert(tickets)
                 conn.execute(ins.on_conflict_do_update(index_elements=["id"], set_={
@@ -181,6 +221,45 @@ class Store:
                     index_elements=["ticket_id", "recipient", "kind"]),
                     [{"ticket_id": n.ticket_id, "recipient": n.to, "kind": n.kind, "created_at": now,
                       "due_at": now, "attempts": 0, "state": "pending"} for n in notices])
+        return new_epoch
+
+    def op_result(self, seq: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(op_results.c.result).where(op_results.c.seq == seq)).first()
+        return json.loads(row[0]) if row is not None else None
+
+    def try_lead(self) -> bool:
+        """Take (or keep) the engine's leadership: a PostgreSQL session advisory lock held on a
+        connection of its own.  SQLite serves one process, which always leads."""
+        if self.is_sqlite:
+            return True
+        if self._lead_conn is not None:
+            try:
+                self._lead_conn.execute(text("SELECT 1"))
+                return True
+            except Exception:
+                self._drop_lead()
+        conn = self.engine.connect()
+        try:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ENGINE_LOCK}).scalar())
+            conn.commit()
+        except Exception:
+            conn.close()
+            raise
+        if got:
+            self._lead_conn = conn
+        else:
+            conn.close()
+        return got
+
+    def _drop_lead(self) -> None:
+        if self._lead_conn is not None:
+            try:
+                self._lead_conn.invalidate()
+                self._lead_conn.close()
+            except Exception:
+                pass
+            self._lead_conn = None
 
     # ------------------------------------------------------------ tickets
 

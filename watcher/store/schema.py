@@ -9,6 +9,8 @@
 * ``outbox``: notifications owed and given; (ticket, recipient, kind) is unique, so a
   person is never told the same thing twice, whatever restarts or replicas do.
 * ``link_uses``: nonces of signed links already used (single use).
+* ``op_results``: what the engine answered to an agent's operation, so that the replica
+  that took the request can answer it whichever replica runs the engine.
 """
 
 from __future__ import annotations
@@ -46,6 +48,14 @@ engine_state = Table(
     Column("cursor", BigInteger, nullable=False),
     Column("state", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("epoch", BigInteger, nullable=False, server_default="0"),
+)
+
+op_results = Table(
+    "op_results", metadata,
+    Column("seq", BigInteger, primary_key=True),
+    Column("result", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
 )
 
 tickets = Table(
