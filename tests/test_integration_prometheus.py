@@ -63,7 +63,7 @@ T = TypeVar("T")
 def poll(predicate: Callable[[], T], timeout: float, what: str, log: Callable[[], str] | None = None) -> T:
     """``predicate()`` once it is truthy; AssertionError (with the last value and logs) otherwise."""
     deadline = time.monotonic() + timeout
-    last: Any = None
+    last: T | None = None
     while time.monotonic() < deadline:
         last = predicate()
         if last:

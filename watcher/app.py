@@ -68,7 +68,8 @@ def build_app(config: Config, metrics: Metrics | None = None) -> web.Application
         rt = Runtime(config, store, metrics, ingestor, worker, _auth(config), secret, time.time())
 
         def reload() -> None:
-            new = load_config(config.service.path)
+            # rules and inventory are reloaded; the service settings stay as started (with CLI overrides)
+            new = replace(load_config(config.service.path), service=rt.config.service)
             worker.reload(new)
             rt.config = new
             dispatcher.config = new
@@ -79,19 +80,56 @@ def build_app(config: Config, metrics: Metrics | None = None) -> web.Application
         app[RUNTIME] = rt
         holder["rt"] = rt
         snmp = await _start_snmp(config, rt)
-        try:
-            yield
-        finally:
-            if snmp is not None:
-                await snmp.stop()
-            await ingestor.stop()
-            await worker.stop()
-            await dispatcher.stop()
-            store.close()
+        async with contextlib.AsyncExitStack() as stack:
+            await _start_collectors(config, rt, stack)
+            try:
+                yield
+            finally:
+                if snmp is not None:
+                    await snmp.stop()
+        await ingestor.stop()
+        await worker.stop()
+        await dispatcher.stop()
+        store.close()
 
     app.cleanup_ctx.append(lifecycle)
     routes(app)
     return app
+
+
+async def _store_events(rt: Runtime, events: list[Any]) -> None:
+    """The sink of every built-in collector: the same durable inbox as HTTP ingest."""
+    if not events:
+        return
+    rows = [InboxRow("event", ev.source, ev.occurrence_key, time.time(), json.dumps(ev.to_dict()))
+            for ev in events]
+    seqs = await rt.ingestor.submit(rows)
+    for ev, seq in zip(events, seqs, strict=True):
+        (rt.metrics.events_received if seq is not None else rt.metrics.events_duplicate).labels(ev.source).inc()
+
+
+async def _start_collectors(config: Config, rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
+    cc = config.service.collectors
+    if not (cc.probes or cc.disk):
+        return
+    from watcher.collectors.schedule import Scheduler
+
+    async def sink(events: list[Any]) -> None:
+        await _store_events(rt, events)
+
+    scheduler = await stack.enter_async_context(Scheduler(max_concurrency=cc.max_concurrency))
+    if cc.probes:
+        from watcher.collectors.probes import ProbeCollector
+
+        probes = await stack.enter_async_context(ProbeCollector(config.inventory, sink))
+        probes.register(scheduler)
+        log.info("site probes: %d targets", len(probes.targets()))
+    if cc.disk:
+        from watcher.collectors.disk import DiskCollector
+
+        disk = stack.enter_context(DiskCollector(config.inventory, sink))
+        disk.register(scheduler, interval=cc.disk_interval)
+        log.info("share disk usage: %d shares", len(disk.share_ids()))
 
 
 async def _start_snmp(config: Config, rt: Runtime) -> Any:
@@ -109,12 +147,7 @@ async def _start_snmp(config: Config, rt: Runtime) -> Any:
                          v3_users=users)
 
     async def sink(events: list[Any]) -> None:
-        rows = [InboxRow("event", ev.source, ev.occurrence_key, time.time(), json.dumps(ev.to_dict()))
-                for ev in events]
-        seqs = await rt.ingestor.submit(rows)
-        for ev, seq in zip(events, seqs, strict=True):
-            (rt.metrics.events_received if seq is not None else rt.metrics.events_duplicate).labels(
-                ev.source).inc()
+        await _store_events(rt, events)
 
     receiver = SnmpTrapReceiver(cfg, sink)
     try:

@@ -37,6 +37,16 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True)
+class CollectorsConfig:
+    """watcher's own eyes; off unless watcher.yaml turns them on (they reach out to the network)."""
+
+    probes: bool = False
+    disk: bool = False
+    disk_interval: float = 300.0
+    max_concurrency: int = 32
+
+
+@dataclass(frozen=True)
 class SnmpConfig:
     listen: str | None = "127.0.0.1:1162"
     communities: tuple[str, ...] = ("public",)
@@ -57,6 +67,7 @@ class ServiceConfig:
     auth: dict[str, AuthConfig] = field(default_factory=dict)
     notify: NotifyConfig = NotifyConfig()
     snmp: SnmpConfig = SnmpConfig()
+    collectors: CollectorsConfig = CollectorsConfig()
 
 
 @dataclass(frozen=True)
@@ -119,7 +130,7 @@ def load_config(path: Path | str | None = None) -> Config:
 def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
-                  "engine_tick", "auth", "notify", "snmp"})
+                  "engine_tick", "auth", "notify", "snmp", "collectors"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -162,7 +173,14 @@ def load_service(p: Path) -> ServiceConfig:
             users.append({k: (_secret(ur, k) if k.endswith("_key") else ur.text(k)) for k in ur.data})
         snmp = SnmpConfig(None if listen == "off" else listen, tuple(sr.str_list("communities")) or ("public",),
                           tuple(users))
+    collectors = CollectorsConfig()
+    cr = r.child("collectors")
+    if cr is not None:
+        cr.check_keys({"probes", "disk", "disk_interval", "max_concurrency"})
+        collectors = CollectorsConfig(cr.flag("probes", False), cr.flag("disk", False),
+                                      cr.duration("disk_interval", 300), cr.integer("max_concurrency", 32, minimum=1))
     return ServiceConfig(
+        collectors=collectors,
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),

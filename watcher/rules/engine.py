@@ -15,6 +15,7 @@ service can keep it in the store next to the tickets it produced.
 from __future__ import annotations
 
 import heapq
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -97,6 +98,7 @@ class Group:
     pending_timeline: list[dict[str, Any]] = field(default_factory=list)
     flapping: bool = False
     detail: dict[str, Any] = field(default_factory=dict)
+    folder_kinds: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -427,6 +429,12 @@ class Engine:
             value = float(ev.value or 0.0)
             if role == "folder":
                 series = g.folders.setdefault(labels.get("folder", "?"), [])
+                kinds = ev.annotations.get("file_kinds")
+                if kinds:
+                    try:
+                        g.folder_kinds[labels.get("folder", "?")] = json.loads(kinds)
+                    except ValueError:
+                        pass
             else:
                 series = g.series
             if series and at <= series[-1][0]:
@@ -707,6 +715,8 @@ class Engine:
             if folder and share:
                 details["folder"] = folder
                 details["folder_growth_bytes"] = int(growth)
+                if folder in g.folder_kinds:
+                    details["file_kinds"] = g.folder_kinds[folder]
                 owner = share.owner_of(folder)
                 if owner:
                     details["folder_person"] = owner
