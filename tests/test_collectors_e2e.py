@@ -105,7 +105,7 @@ def test_probes_open_and_resolve_the_internet_ticket(tmp_path: Path) -> None:
                          timeout=30, what="the ticket resolved after recovery")
             smtp.wait_for(2, timeout=20)
             assert Counter(m["To"] for m in smtp.messages) == {"jan@acme.example": 2}
-            status, metrics = w.request("GET", "/metrics")
+            _, metrics = w.request("GET", "/metrics")
             assert 'watcher_events_received_total{source="probe"}' in metrics
         finally:
             w.stop()
@@ -121,8 +121,9 @@ def test_share_filling_with_photos_gives_one_disk_ticket_and_advice(tmp_path: Pa
         inventory = {"clients": [{
             "id": "acme", "name": "ACME", "sla": "gold", "language": "pl",
             "sites": [{"id": "acme-krk", "name": "Biuro Kraków"}],
-            "people": [{"id": "jan", "name": "Jan", "site": "acme-krk", "notify": [smtp_url(smtp, "jan@acme.example")]},
-                       {"id": "ewa", "name": "Ewa", "site": "acme-krk", "notify": [smtp_url(smtp, "ewa@acme.example")]}],
+            "people": [
+                {"id": "jan", "name": "Jan", "site": "acme-krk", "notify": [smtp_url(smtp, "jan@acme.example")]},
+                {"id": "ewa", "name": "Ewa", "site": "acme-krk", "notify": [smtp_url(smtp, "ewa@acme.example")]}],
             "shares": [{"id": "acme-projects", "site": "acme-krk", "path": str(share), "size_bytes": 200_000_000,
                         "folders": {"jan": "Jan", "ewa": "Ewa"}}],
         }]}

@@ -33,7 +33,7 @@ def test_notifier_down_then_back_after_a_sigkill_delivers_each_once(tmp_path: Pa
 
             w.wait_until(retrying, timeout=30, what="every notice to have failed at least once")
             assert smtp.messages == [] and http.bodies == []
-            status, metrics = w.request("GET", "/metrics")
+            _, metrics = w.request("GET", "/metrics")
             assert 'watcher_notifications_total{kind="opened",result="retry"}' in metrics
 
             w.kill()  # SIGKILL while notices are owed
@@ -70,7 +70,7 @@ def test_undeliverable_notice_becomes_dead_and_is_shown(tmp_path: Path) -> None:
                                 what="a dead notice")
             assert [(r["recipient"], r["kind"]) for r in dead] == [("tom.hook", "opened")]
             assert dead[0]["attempts"] == 2 and dead[0]["last_error"], dead
-            status, metrics = w.request("GET", "/metrics")
+            _, metrics = w.request("GET", "/metrics")
             assert 'watcher_outbox{state="dead"} 1.0' in metrics
         finally:
             w.stop()
