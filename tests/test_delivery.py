@@ -74,3 +74,28 @@ def test_undeliverable_notice_becomes_dead_and_is_shown(tmp_path: Path) -> None:
             assert 'watcher_outbox{state="dead"} 1.0' in metrics
         finally:
             w.stop()
+
+
+def test_two_tickets_for_one_person_at_once_are_one_digest_message(tmp_path: Path) -> None:
+    with SmtpServer() as smtp, HttpReceiver() as http:
+        cfg = write_config(tmp_path, smtp, http, f"sqlite:///{tmp_path / 'w.db'}")
+        inv = tmp_path / "inventory.yaml"
+        inv.write_text(inv.read_text().replace("people:", "mailboxes:\n  - address: jan.kowalski@acme.example\n"
+                                               "    person: jan.kowalski\n  people:", 1))
+        w = WatcherProcess(cfg, free_port(), tmp_path / "watcher.log")
+        w.start()
+        try:
+            start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+            w.request("POST", "/api/v1/events", [
+                probe("https://vpn.acme.example/", "firing", start), probe("203.0.113.10:443", "firing", start),
+                {"labels": {"alertname": "MailServerDown", "client": "acme", "severity": "critical"}}])
+            w.wait_until(lambda: len(w.request("GET", "/api/v1/tickets")[1]["tickets"]) == 2, what="two tickets")
+            smtp.wait_for(3, timeout=30)
+            time.sleep(2)
+            to_jan = [m for m in smtp.messages if m["To"] == "jan.kowalski@acme.example"]
+            assert len(to_jan) == 1, [m["Subject"] for m in to_jan]
+            assert " | " in str(to_jan[0]["Subject"]), to_jan[0]["Subject"]
+            rows = w.request("GET", "/api/v1/outbox")[1]["outbox"]
+            assert sum(1 for r in rows if r["recipient"] == "jan.kowalski" and r["state"] == "sent") == 2
+        finally:
+            w.stop()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,102 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WatcherProcess]
         w.stop()
 
 
+# ---------------------------------------------------------------- known server errors
+#
+# Real 5xx answers found by this test, reported with their fixes (watcher/api/http.py).  Each
+# has its exact input below as a strict xfail: when the fix lands the test XPASSes, and then
+# the entry and its filter in ``_hits_known_bug`` must go.
+
+
+@dataclass(frozen=True)
+class KnownBug:
+    method: str
+    path: str
+    body: bytes | None
+    reason: str
+
+    def param(self) -> Any:
+        return pytest.param(self, id=f"{self.method} {self.path.split('?')[0]}: {self.reason.split(':')[0]}",
+                            marks=pytest.mark.xfail(strict=True, reason=self.reason))
+
+
+SQLITE_INT = 2**63 - 1
+_MAINTENANCE = b'"starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-01T02:00:00Z"'
+KNOWN_BUGS = [
+    KnownBug("POST", "/api/v1/maintenances", b'{"client": ["acme"], ' + _MAINTENANCE + b"}",
+             "unhashable client: `client not in inv.clients` raises TypeError (500)"),
+    KnownBug("POST", "/api/v1/maintenances", b'{"client": "acme", "site": {}, ' + _MAINTENANCE + b"}",
+             "unhashable site: `site not in inv.sites` raises TypeError (500)"),
+    KnownBug("GET", f"/api/v1/tickets?offset={SQLITE_INT + 1}", None,
+             "offset beyond 64 bits: SQLite raises OverflowError (500)"),
+    KnownBug("GET", f"/api/v1/tickets?limit=-{SQLITE_INT + 2}", None,
+             "limit below -2**63: SQLite raises OverflowError (500)"),
+    KnownBug("POST", "/api/v1/silences",
+             b'{"matchers": {"host": "=~a{4294967296}"}, "ends_at": "2030-01-01T00:00:00Z"}',
+             "repetition too large: re.compile raises OverflowError, only re.error is caught (500)"),
+    KnownBug("POST", "/api/v1/silences",
+             b'{"matchers": {"host": "=~' + b"(" * 1000 + b"a" + b")" * 1000
+             + b'"}, "ends_at": "2030-01-01T00:00:00Z"}',
+             "regex nested too deeply: re.compile raises RecursionError (500)"),
+    KnownBug("POST", "/api/v1/events", b'[{"labels": {"alertname": "\\ud800"}}]',
+             "lone surrogate in a label: fingerprint() raises UnicodeEncodeError outside the try (500)"),
+    KnownBug("POST", "/webhooks/alertmanager",
+             b'{"version": "4", "alerts": [{"status": "firing", "labels": {"a": "b"}, '
+             b'"annotations": {"x": "\\udc00"}, "startsAt": "2030-01-01T00:00:00Z"}]}',
+             "lone surrogate in an annotation: the store cannot encode it, the whole group-commit batch "
+             "fails (503, for concurrent requests too)"),
+    KnownBug("POST", "/api/v1/maintenances",
+             b'{"client": "acme", ' + _MAINTENANCE + b', "reason": "\\ud800"}',
+             "lone surrogate in an operation: the inbox insert raises UnicodeEncodeError (500)"),
+    KnownBug("POST", "/api/v1/events", b"[" * 100_000 + b"]" * 100_000,
+             "JSON nested too deeply: json.loads raises RecursionError, not caught (500)"),
+    KnownBug("POST", "/api/v1/tickets/T-000001/ack", b"[" * 100_000 + b"]" * 100_000,
+             "JSON nested too deeply: json.loads in _api_guard raises RecursionError (500)"),
+]
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def _hits_known_bug(case: schemathesis.Case) -> bool:
+    """Generated inputs that would only rediscover a KNOWN_BUGS entry (each tested there, exactly)."""
+    from watcher.config.rules import parse_matcher
+
+    body = case.body if isinstance(case.body, dict) else {}
+    if case.method == "POST" and case.path == "/api/v1/maintenances":
+        return any(isinstance(body.get(k), list | dict) for k in ("client", "site"))
+    if case.method == "GET" and case.path == "/api/v1/tickets":
+        offset, limit = _as_int((case.query or {}).get("offset")), _as_int((case.query or {}).get("limit"))
+        return (offset is not None and offset > SQLITE_INT) or (limit is not None and limit < -SQLITE_INT - 1)
+    if case.method == "POST" and case.path == "/api/v1/silences" and isinstance(body.get("matchers"), dict):
+        for label, spec in body["matchers"].items():
+            try:
+                parse_matcher(label, spec) if isinstance(spec, str) else None
+            except (OverflowError, RecursionError):
+                return True
+            except Exception:
+                pass
+    return False
+
+
+def _send(session: requests.Session, url: str, method: str, body: bytes | None) -> requests.Response:
+    return session.request(method, url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
+
+
+@pytest.mark.parametrize("bug", [b.param() for b in KNOWN_BUGS])
+def test_known_server_errors(bug: KnownBug, server: WatcherProcess, session: requests.Session) -> None:
+    resp = _send(session, server.url + bug.path, bug.method, bug.body)
+    assert resp.status_code < 500, f"{bug.method} {bug.path[:80]}: {resp.status_code} {resp.text[:200]}"
+    template = "/api/v1/tickets/{id}/ack" if "/ack" in bug.path else bug.path.split("?")[0]
+    schema[template][bug.method].validate_response(resp)
+
+
 # ---------------------------------------------------------------- schemathesis
 
 schema = schemathesis.openapi.from_path(OPENAPI)
@@ -196,9 +293,6 @@ schema.config.generation.update(
     database="none",
 )
 
-FUZZ_SETTINGS = settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-                         suppress_health_check=list(HealthCheck))
-
 
 @pytest.fixture(scope="module")
 def session(server: WatcherProcess) -> Iterator[requests.Session]:
@@ -207,9 +301,11 @@ def session(server: WatcherProcess) -> Iterator[requests.Session]:
 
 
 @schema.parametrize()
-@FUZZ_SETTINGS
+@settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms(case: schemathesis.Case, server: WatcherProcess, session: requests.Session) -> None:
     """No generated input gives a 5xx, and every answer is one the description allows."""
+    if _hits_known_bug(case):
+        return
     case.call_and_validate(base_url=server.url, session=session, checks=CHECKS, timeout=30)
 
 
@@ -223,7 +319,6 @@ MALFORMED: dict[str, bytes] = {
     "bare-string": b'"events"',
     "huge-number": b"[1e999999]",
     "huge-int": b"[" + b"9" * 5000 + b"]",
-    "lone-surrogate": b'[{"labels": {"alertname": "\\ud800"}}]',
     "deeply-nested": b"[" * 100_000 + b"]" * 100_000,
 }
 
@@ -232,17 +327,25 @@ POST_OPERATIONS = sorted(
     for method in item if method == "post")
 
 
-@pytest.mark.parametrize("kind", sorted(MALFORMED))
-@pytest.mark.parametrize(("path", "method"), POST_OPERATIONS, ids=[f"{m} {p}" for p, m in POST_OPERATIONS])
+def _malformed_params() -> list[Any]:
+    out = []
+    for path, method in POST_OPERATIONS:
+        for kind in sorted(MALFORMED):
+            marks = []
+            if kind == "deeply-nested" and not path.startswith("/l/"):
+                marks.append(pytest.mark.xfail(strict=True, reason="json.loads raises RecursionError (500)"))
+            out.append(pytest.param(path, method, kind, id=f"{method} {path} {kind}", marks=marks))
+    return out
+
+
+@pytest.mark.parametrize(("path", "method", "kind"), _malformed_params())
 def test_malformed_bodies(path: str, method: str, kind: str, server: WatcherProcess,
                           session: requests.Session) -> None:
-    """Bodies schemathesis does not send (they are not JSON at all) get a described 4xx."""
-    operation = schema[path][method]
+    """Bodies schemathesis does not send (not JSON at all, or absurd JSON) get a described 4xx."""
     concrete = path.replace("{id}", "T-000001").replace("{person}", "jan.kowalski").replace("{token}", "x.y")
-    resp = session.request(method, server.url + concrete, data=MALFORMED[kind],
-                           headers={"Content-Type": "application/json"}, timeout=30)
+    resp = _send(session, server.url + concrete, method, MALFORMED[kind])
     assert resp.status_code < 500, f"{method} {path} with a {kind} body: {resp.status_code} {resp.text[:300]}"
-    operation.validate_response(resp)
+    schema[path][method].validate_response(resp)
 
 
 def test_the_service_survived(server: WatcherProcess) -> None:
@@ -254,3 +357,5 @@ def test_the_service_survived(server: WatcherProcess) -> None:
         status, body = server.request("GET", "/healthz")
     assert status == 200, body
     assert server.proc is not None and server.proc.poll() is None
+    tickets = server.request("GET", "/api/v1/tickets")[1]["tickets"]
+    assert {"internet", "host", "other"} <= {t["category"] for t in tickets}

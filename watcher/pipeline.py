@@ -243,7 +243,8 @@ class EngineWorker:
         answers = {seq: res for seq, res in results.items() if res}
         if rows or changes.tickets or changes.notices:
             self.epoch = self.store.commit_batch(last, engine.snapshot(), changes.tickets, changes.notices,
-                                                 self.clock(), op_answers=answers, epoch=self.epoch)
+                                                 self.clock(), op_answers=answers, epoch=self.epoch,
+                                                 notice_delay=self.config.service.notify.digest_window)
         self.cursor = last
         self._results.update({s: r for s, r in results.items() if s in self._waiters})
         for tk in changes.tickets:

@@ -34,6 +34,7 @@ class NotifyConfig:
     link_ttl: float = 3 * 86400.0
     enabled: bool = True
     claim_lease: float = 120.0
+    digest_window: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def load_service(p: Path) -> ServiceConfig:
     nr = r.child("notify")
     if nr is not None:
         nr.check_keys({"retry_initial", "retry_max", "max_attempts", "poll_interval", "per_person_per_hour",
-                       "templates_dir", "link_ttl", "enabled", "claim_lease"})
+                       "templates_dir", "link_ttl", "enabled", "claim_lease", "digest_window"})
         tdir = nr.opt_str("templates_dir")
         if tdir and not (base / tdir).is_dir():
             nr.fail("templates_dir", f"no such folder: {base / tdir}")
@@ -161,7 +162,8 @@ def load_service(p: Path) -> ServiceConfig:
                               nr.integer("max_attempts", 12, minimum=1), nr.duration("poll_interval", 0.5),
                               nr.integer("per_person_per_hour", 20, minimum=1),
                               (base / tdir) if tdir else None, nr.duration("link_ttl", 3 * 86400),
-                              nr.flag("enabled", True), nr.duration("claim_lease", 120))
+                              nr.flag("enabled", True), nr.duration("claim_lease", 120),
+                              nr.duration("digest_window", 2))
     snmp = SnmpConfig()
     sr = r.child("snmp")
     if sr is not None:

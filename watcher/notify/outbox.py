@@ -23,8 +23,8 @@ from watcher.config import Config
 from watcher.metrics import Metrics
 from watcher.model import format_time
 from watcher.notify import links
-from watcher.notify.render import RenderError, render
-from watcher.notify.sender import send
+from watcher.notify.render import Message, RenderError, render
+from watcher.notify.sender import SendResult, send
 from watcher.store import OutboxItem, Store
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,18 @@ def resolve_recipient(config: Config, client_id: str, to: str) -> Recipient | No
         return None
     return Recipient(person.notify, person.language, {"id": person.id, "name": person.name,
                                                       "language": person.language})
+
+
+def digest(messages: list[Message]) -> Message:
+    """Several notices for one person at once become one message: their parts in order."""
+    subject = " | ".join(m.subject for m in messages)
+    if len(subject) > 200:
+        subject = subject[:197] + "..."
+    text = "\n\n".join(m.text.rstrip() for m in messages) + "\n"
+    html = None
+    if all(m.html for m in messages):
+        html = "<hr>".join(m.html or "" for m in messages)
+    return Message(subject, text, html)
 
 
 class Dispatcher:
@@ -103,47 +115,77 @@ class Dispatcher:
                 log.error("outbox unavailable: %s", exc)
                 items = []
             if items:
-                await asyncio.gather(*(self._deliver_bounded(i) for i in items))
+                by_recipient: dict[str, list[OutboxItem]] = {}
+                for item in items:
+                    by_recipient.setdefault(item.recipient, []).append(item)
+                await asyncio.gather(*(self._deliver_bounded(group) for group in by_recipient.values()))
                 continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=poll)
 
-    async def _deliver_bounded(self, item: OutboxItem) -> None:
+    async def _deliver_bounded(self, items: list[OutboxItem]) -> None:
         async with self._sem:
-            await self._deliver(item)
+            await self._deliver_group(items)
 
     def _backoff(self, attempts: int) -> float:
         n = self.config.service.notify
         return float(min(n.retry_max, n.retry_initial * (2 ** max(0, attempts))))
 
     async def _deliver(self, item: OutboxItem) -> None:
+        await self._deliver_group([item])
+
+    async def _prepare(self, item: OutboxItem, now: float) -> tuple[Recipient, Message] | None:
+        """Render one notice; a notice that can never be sent is marked dead here (None)."""
         n = self.config.service.notify
         doc = await asyncio.to_thread(self.store.get_ticket, item.ticket_id)
         if doc is None:
-            await asyncio.to_thread(self.store.mark_failed, item.id, "ticket not found", None)
-            return
+            await self._dead(item, "ticket not found")
+            return None
         recipient = resolve_recipient(self.config, doc["client"], item.recipient)
         if recipient is None or not recipient.urls:
-            await asyncio.to_thread(self.store.mark_failed, item.id, "no address for this recipient", None)
-            self.metrics.notifications.labels(item.kind, "dead").inc()
-            return
-        now = self.clock()
-        if recipient.person is not None and item.kind not in ("resolved", "escalated"):
-            recent = await asyncio.to_thread(self.store.sent_recently, item.recipient, now - 3600)
-            if recent >= n.per_person_per_hour:
-                await asyncio.to_thread(self.store.mark_failed, item.id, "rate limit for this person",
-                                        now + 300)
-                return
+            await self._dead(item, "no address for this recipient")
+            return None
         try:
             message = render(item.kind, recipient.language, self._context(doc, item, recipient, now),
                              n.templates_dir)
         except RenderError as exc:
             log.error("cannot render %s for %s: %s", item.kind, item.ticket_id, exc)
-            await asyncio.to_thread(self.store.mark_failed, item.id, f"template: {exc}", None)
-            self.metrics.notifications.labels(item.kind, "dead").inc()
+            await self._dead(item, f"template: {exc}")
+            return None
+        return recipient, message
+
+    async def _dead(self, item: OutboxItem, why: str) -> None:
+        await asyncio.to_thread(self.store.mark_failed, item.id, why, None)
+        self.metrics.notifications.labels(item.kind, "dead").inc()
+
+    async def _deliver_group(self, items: list[OutboxItem]) -> None:
+        """Deliver the notices owed to one recipient: one message, a digest if there are several."""
+        n = self.config.service.notify
+        now = self.clock()
+        head = items[0]
+        if not head.recipient.startswith("office:") and head.recipient not in ("admins", "coordinator") and \
+                any(i.kind not in ("resolved", "escalated") for i in items):
+            recent = await asyncio.to_thread(self.store.sent_recently, head.recipient, now - 3600)
+            if recent >= n.per_person_per_hour:
+                for item in items:
+                    await asyncio.to_thread(self.store.mark_failed, item.id, "rate limit for this person", now + 300)
+                return
+        prepared: list[tuple[OutboxItem, Recipient, Message]] = []
+        for item in items:
+            got = await self._prepare(item, now)
+            if got is not None:
+                prepared.append((item, *got))
+        if not prepared:
             return
+        recipient = prepared[0][1]
+        message = prepared[0][2] if len(prepared) == 1 else digest([m for _, _, m in prepared])
         result = await send(recipient.urls, message)
+        for item, _, _ in prepared:
+            await self._record(item, result)
+
+    async def _record(self, item: OutboxItem, result: SendResult) -> None:
+        n = self.config.service.notify
         if result.ok:
             await asyncio.to_thread(self.store.mark_sent, item.id, result.channel, self.clock())
             self.metrics.notifications.labels(item.kind, "sent").inc()

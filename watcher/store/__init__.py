@@ -179,7 +179,8 @@ class Store:
 
     def commit_batch(self, cursor: int, state: dict[str, Any], changed: Sequence[Ticket],
                      notices: Sequence[Notice], now: float, name: str = "main",
-                     op_answers: dict[int, dict[str, Any]] | None = None, epoch: int | None = None) -> int:
+                     op_answers: dict[int, dict[str, Any]] | None = None, epoch: int | None = None,
+                     notice_delay: float = 0.0) -> int:
         """The engine's progress, the tickets it changed and the notices it owes: all or nothing.
 
         With ``epoch`` (what ``load_engine_epoch`` or the previous commit returned), the write
@@ -220,7 +221,7 @@ class Store:
                 conn.execute(self._insert(outbox).on_conflict_do_nothing(
                     index_elements=["ticket_id", "recipient", "kind"]),
                     [{"ticket_id": n.ticket_id, "recipient": n.to, "kind": n.kind, "created_at": now,
-                      "due_at": now, "attempts": 0, "state": "pending"} for n in notices])
+                      "due_at": now + notice_delay, "attempts": 0, "state": "pending"} for n in notices])
         return new_epoch
 
     def op_result(self, seq: int) -> dict[str, Any] | None:
