@@ -600,13 +600,15 @@ class SnmpPoller:
             down = row.admin == 1 and row.oper in _OPER_DOWN
             up = row.admin != 1 or row.oper in _OPER_UP
             firing = st.links.get(row.index)
-            if down:
+            if down or (firing is not None and not up):  # testing/unknown: still down
                 if firing is None:
                     labels = {"alertname": "LinkDown", **base, "ifIndex": str(row.index), "ifDescr": row.descr}
                     firing = st.links[row.index] = _Firing(labels, now)
                     log.info("snmp poll %s: %s is %s", device.key, name, status["ifOperStatus"])
                 events.append(Event(labels=dict(firing.labels), source=SOURCE, status="firing",
-                                    annotations={"summary": f"SNMP agent {device.address}: {name} is down",
+                                    annotations={"summary": f"SNMP agent {device.address}: {name} is down"
+                                                 if down else f"SNMP agent {device.address}: {name} was down, "
+                                                 f"now {status['ifOperStatus']}",
                                                  **status},
                                     starts_at=firing.since, observed_at=now))
             elif up and firing is not None:
