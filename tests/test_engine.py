@@ -357,3 +357,12 @@ def test_muting_silence_records_but_opens_nothing(run: Run) -> None:
     run.at(1, alertname="InstanceDown", host="krk-pbx01", severity="critical")
     run.advance(30)
     assert run.tickets == {} and run.engine.silenced == 1
+
+
+def test_a_caller_faster_than_the_hold_is_on_the_callback_list(run: Run) -> None:
+    run.at(0, **PROBE1)
+    run.at(0, **PROBE2)
+    assert run.op(1, "callback", person="jan")["tickets"] == []
+    run.advance(3)
+    (tk,) = run.tickets.values()
+    assert [c.person for c in tk.callbacks] == ["jan"]

@@ -221,7 +221,7 @@ async def post_person_callback(request: web.Request) -> web.Response:
         return _error(404, f"no person {person!r} in the inventory")
     result = await _op(rt, "callback", {"person": person})
     if not result.get("tickets"):
-        return _error(404, f"no open ticket affects {person}")
+        return _error(404, f"no open ticket affects {person} (the wish is kept for 15 minutes in case one opens)")
     return _json({"person": person, "tickets": result["tickets"]})
 
 

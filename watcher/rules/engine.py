@@ -43,6 +43,7 @@ ADMIN_HOURS = {"standard": (8.0, 24.0), "gold": (4.0, 12.0), "platinum": (2.0, 8
 ACTIVE = ("pending", "open", "resolving")
 TIMELINE_CAP = 300
 RESOLVED_ALERT_TTL = 6 * 3600.0
+EARLY_CALLBACK_TTL = 15 * 60.0
 
 _DEFAULT_TITLES = {
     "internet": {"pl": "Brak dostępu do internetu: {site_name}", "en": "Internet outage: {site_name}"},
@@ -123,6 +124,7 @@ class Engine:
         self.tickets: dict[str, Ticket] = {}
         self.maintenances: list[dict[str, Any]] = []
         self.silences: list[dict[str, Any]] = []
+        self.early_callbacks: dict[str, float] = {}
         self.silenced = 0
         self.unrouted = 0
         self.unbound = 0
@@ -444,6 +446,12 @@ class Engine:
             while series and series[0][0] < cutoff:
                 series.pop(0)
             if role == "total":
+                total = ev.annotations.get("total_bytes") or ev.annotations.get("size_bytes")
+                if total:
+                    try:
+                        g.detail["reported_size"] = float(total)
+                    except ValueError:
+                        pass
                 g.events += 1
                 if g.ticket:
                     self._note(g, None)
@@ -451,12 +459,14 @@ class Engine:
 
     def _forecast(self, rule: Rule, g: Group, t: float) -> bool:
         share = self.inv.shares.get(g.labels.get("share", ""))
-        size = share.size_bytes if share else None
+        reported = g.detail.get("reported_size")
+        size = (share.size_bytes if share else None) or (int(reported) if reported else None)
         pts = [(p[0], p[1]) for p in g.series]
         if not size or len(pts) < 4:
             return False
         used = pts[-1][1] / size
-        g.detail = {"used_pct": round(100 * used, 1), "size_bytes": size, "used_bytes": int(pts[-1][1])}
+        g.detail = {"reported_size": reported} if reported else {}
+        g.detail |= {"used_pct": round(100 * used, 1), "size_bytes": size, "used_bytes": int(pts[-1][1])}
         if used >= rule.full_ratio:
             g.detail["reason"] = f"over {int(rule.full_ratio * 100)} % full"
             return True
@@ -746,6 +756,12 @@ class Engine:
         g.pending_timeline = []
         g.ticket = tid
         self.tickets[tid] = tk
+        for person, asked in list(self.early_callbacks.items()):
+            if t - asked > EARLY_CALLBACK_TTL:
+                del self.early_callbacks[person]
+            elif person in who:
+                tk.callbacks.append(Callback(person, _dt(asked)))
+                del self.early_callbacks[person]
         self._dirty[tid] = tk
         kind = "planned" if tk.planned else "opened"
         for person in who:
@@ -827,6 +843,9 @@ class Engine:
                     found.callbacks.append(Callback(str(person), _dt(t)))
                     self._dirty[found.id] = found
                 touched.append(found.id)
+            if not touched and not a.get("ticket") and person in self.inv.people:
+                # a caller faster than the ticket's hold: remember the wish for a while
+                self.early_callbacks[str(person)] = t
             return {"tickets": touched}
         tk = self.tickets.get(str(a.get("ticket")))
         if tk is None:
@@ -853,6 +872,7 @@ class Engine:
         return {"tickets": [tk.id]}
 
     def _tickets_for(self, ticket: Any, person: Any) -> Iterable[Ticket]:
+        """The open tickets a caller is asking about: the one named, else all that affect them."""
         if ticket:
             found = self.tickets.get(str(ticket))
             return [found] if found is not None else []
@@ -872,6 +892,7 @@ class Engine:
             "tickets": [tk.to_dict() for tk in self.tickets.values()],
             "maintenances": self.maintenances,
             "silences": self.silences,
+            "early_callbacks": self.early_callbacks,
             "counters": {"unrouted": self.unrouted, "unbound": self.unbound, "silenced": self.silenced},
         }
 
@@ -902,6 +923,7 @@ class Engine:
                 self._schedule(_ts(restored.react_by), "escalate", restored.id)
         self.maintenances = list(s.get("maintenances", []))
         self.silences = list(s.get("silences", []))
+        self.early_callbacks = dict(s.get("early_callbacks", {}))
         c = s.get("counters", {})
         self.unrouted, self.unbound = int(c.get("unrouted", 0)), int(c.get("unbound", 0))
         self.silenced = int(c.get("silenced", 0))
