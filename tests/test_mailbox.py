@@ -184,7 +184,7 @@ def test_password_refs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_password("file:map.json#bounce", JAN, tmp_path).reveal() == "s3cret-json"
     with pytest.raises(SecretError, match="WATCHER_TEST_MISSING is not set"):
         resolve_password("env:WATCHER_TEST_MISSING", JAN)
-    with pytest.raises(SecretError, match="no entry for 'nobody@acme.example'") as info:
+    with pytest.raises(SecretError, match=r"no entry for 'nobody@acme\.example'") as info:
         resolve_password("file:map.yaml", "nobody@acme.example", tmp_path)
     assert "s3cret" not in str(info.value)
     (tmp_path / "broken.yaml").write_text(f"{JAN}: [s3cret-broken\n")
@@ -252,11 +252,14 @@ async def test_unreachable_imap_server_is_mail_server_down_not_a_login_failure(
         inventory: Inventory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JAN_PW", "whatever")
     port = free_port()  # nothing listens there
-    cfg = MailConfig(mailboxes=(MailboxCheck(JAN, "127.0.0.1", port, password_ref="env:JAN_PW", tls=False),),
+    cfg = MailConfig(mailboxes=(MailboxCheck(JAN, "127.0.0.1", port, password_ref="env:JAN_PW", tls=False),
+                                MailboxCheck(EWA, "127.0.0.1", port, password_ref="env:WATCHER_TEST_NO_SUCH_VAR",
+                                             tls=False)),
                      timeout=3)
     collector = MailboxCollector(cfg, inventory)
     first = await collector.collect()
     assert [e.labels for e in first] == [{"alertname": "MailServerDown", "client": "acme", "host": "127.0.0.1"}]
+    assert "WATCHER_TEST_NO_SUCH_VAR is not set" in collector.problems()[f"mailbox {EWA}"]
     assert "imap:" in first[0].annotations["endpoints"] and "refused" in first[0].annotations["error"].lower()
     second = await collector.collect()
     assert second[0].starts_at == first[0].starts_at and second[0].status == "firing"
@@ -591,7 +594,7 @@ async def test_bounces_from_the_bounce_mailbox(dovecot: Dovecot, inventory: Inve
     assert await collector.collect() == []  # all four are \Seen now
     flags = sorted(p.name.rsplit(":2,", 1)[-1] for p in (dovecot.maildir(BOUNCES) / "cur").iterdir())
     assert flags == ["S", "S", "S", "S"]
-    # A new bounce arrives, and someone marks the old ones unread: the old ones are duplicates.
+    # A second copy of a bounce already read is the same occurrence again.
     dovecot.deliver(BOUNCES, (FIXTURES / "exchange-inbound-mailbox-full.eml").read_bytes())
     [again] = await collector.collect()
     assert again.occurrence_key == by_mailbox[EWA].occurrence_key

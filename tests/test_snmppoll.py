@@ -25,8 +25,10 @@ from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
     ContextData,
     Integer,
+    ObjectIdentifier,
     ObjectIdentity,
     ObjectType,
+    OctetString,
     SnmpEngine,
     UdpTransportTarget,
     set_cmd,
@@ -231,7 +233,6 @@ class FakeAgent:
         self.result: DeviceSnapshot | SnmpPollError = DeviceSnapshot([], [])
 
     def interfaces(self, *rows: tuple[int, str, int, int]) -> None:
-        assert isinstance(self.result, DeviceSnapshot)
         self.result = DeviceSnapshot([InterfaceRow(*r) for r in rows], [])
 
     async def __call__(self, device: SnmpDevice) -> DeviceSnapshot:
@@ -306,30 +307,60 @@ async def test_unreachable_keeps_link_state_and_logs_once(
     assert (resolved.labels["alertname"], resolved.status, resolved.ends_at) == (
         "SnmpDeviceUnreachable", "resolved", back_at)
     assert (still_down.fingerprint, still_down.starts_at) == (down.fingerprint, down.starts_at)
-    changes = [r for r in caplog.records if r.levelno >= logging.INFO and "answer" in r.getMessage()
-               or "unreachable:" in r.getMessage() and r.levelno >= logging.WARNING]
-    assert [r.levelname for r in changes] == ["WARNING", "INFO"]
+    changes = [r.levelname for r in caplog.records if r.levelno >= logging.INFO
+               and ("unreachable" in r.getMessage() or "answers again" in r.getMessage())]
+    assert changes == ["WARNING", "INFO"]  # once each way, not per failed poll
 
 
-async def test_disk_threshold_and_negative_sizes(fake: tuple[SnmpPoller, FakeAgent, Clock]) -> None:
+async def test_disk_threshold(fake: tuple[SnmpPoller, FakeAgent, Clock]) -> None:
     poller, agent, clock = fake
-    # an agent that overflows Integer32 reports a negative size: read it as unsigned
-    agent.result = DeviceSnapshot([], [StorageRow(31, "C:\\ Label:  Serial Number 1a2b", 4096, -2, 100)])
-    [sample] = await poller.poll()
-    assert sample.value == 100 * 4096
-    assert sample.annotations["size_bytes"] == str(((1 << 32) - 2) * 4096)
     agent.result = DeviceSnapshot([], [StorageRow(36, "/", 4096, 1000, 950)])
     since = clock.advance(60)
     sample, alert = await poller.poll()
     assert sample.labels == {"metric": "host_storage_used_bytes", "snmp_agent": "192.0.2.1", "client": "acme",
                              "site": "acme-krk", "storage": "/"}
+    assert (sample.value, sample.annotations["size_bytes"]) == (950 * 4096, str(1000 * 4096))
     assert alert.labels == {"alertname": "HostOutOfDiskSpace", "snmp_agent": "192.0.2.1", "client": "acme",
                             "site": "acme-krk", "host": "192.0.2.1", "mountpoint": "/", "severity": "warning"}
     assert (alert.status, alert.starts_at, alert.value) == ("firing", since, None)
-    agent.result = DeviceSnapshot([], [StorageRow(36, "/", 4096, 1000, 900)])
+    clock.advance(60)
+    _, again = await poller.poll()
+    assert (again.status, again.fingerprint, again.starts_at) == ("firing", alert.fingerprint, since)
+    agent.result = DeviceSnapshot([], [StorageRow(36, "/", 4096, 1000, 900)])  # exactly 90 %: not over
     _, resolved = await poller.poll()
     assert (resolved.status, resolved.fingerprint, resolved.starts_at) == ("resolved", alert.fingerprint, since)
     assert len(await poller.poll()) == 1  # the sample only
+    # a refused table keeps its states; a disk no longer listed is resolved
+    agent.result = DeviceSnapshot([], [StorageRow(36, "/", 4096, 1000, 999)])
+    assert [e.status for e in await poller.poll()] == ["firing", "firing"]
+    agent.result = DeviceSnapshot([], None, {"hrStorageTable": "genErr"})
+    assert await poller.poll() == []
+    assert poller.status()[0].disks_over == ("/",)
+    agent.result = DeviceSnapshot([], [])
+    [gone] = await poller.poll()
+    assert (gone.labels["alertname"], gone.status) == ("HostOutOfDiskSpace", "resolved")
+
+
+async def test_storage_table_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only fixed disks count; Integer32 columns an agent overflowed are read as unsigned."""
+    hr = "1.3.6.1.2.1.25.2.3.1"
+    rows = {
+        1: {f"{hr}.2": ObjectIdentifier("1.3.6.1.2.1.25.2.1.2"), f"{hr}.3": OctetString("Physical memory"),
+            f"{hr}.4": Integer(1024), f"{hr}.5": Integer(1000), f"{hr}.6": Integer(990)},
+        31: {f"{hr}.2": ObjectIdentifier("1.3.6.1.2.1.25.2.1.4"),
+             f"{hr}.3": OctetString("C:\\ Label:  Serial Number 1a2b"),
+             f"{hr}.4": Integer(4096), f"{hr}.5": Integer(-2), f"{hr}.6": Integer(100)},
+    }
+
+    async def walk(device: SnmpDevice, engine: object, auth: object, target: object,
+                   columns: tuple[str, ...]) -> dict[int, dict[str, object]]:
+        return rows if columns[0].startswith(hr) else {}
+
+    async with SnmpPoller([SnmpDevice("127.0.0.1", 9)], resolve_on_start=False) as poller:
+        monkeypatch.setattr(poller, "_walk", walk)
+        snapshot = await poller.fetch(poller.devices[0])
+    assert snapshot.interfaces == []
+    assert snapshot.storage == [StorageRow(31, "C:\\ Label:  Serial Number 1a2b", 4096, (1 << 32) - 2, 100)]
 
 
 # ---------------------------------------------------------------- against snmpd

@@ -110,7 +110,7 @@ async def _store_events(rt: Runtime, events: list[Any]) -> None:
 
 async def _start_collectors(config: Config, rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     cc = config.service.collectors
-    if not (cc.probes or cc.disk):
+    if not (cc.probes or cc.disk or cc.snmp_devices):
         return
     from watcher.collectors.schedule import Scheduler
 
@@ -130,6 +130,12 @@ async def _start_collectors(config: Config, rt: Runtime, stack: contextlib.Async
         disk = stack.enter_context(DiskCollector(config.inventory, sink))
         disk.register(scheduler, interval=cc.disk_interval)
         log.info("share disk usage: %d shares", len(disk.share_ids()))
+    if cc.snmp_devices:
+        from watcher.collectors.snmppoll import SnmpPoller
+
+        poller = await stack.enter_async_context(SnmpPoller(list(cc.snmp_devices), sink))
+        poller.register(scheduler, interval=cc.snmp_interval)
+        log.info("SNMP polling: %d devices", len(cc.snmp_devices))
 
 
 async def _start_snmp(config: Config, rt: Runtime) -> Any:

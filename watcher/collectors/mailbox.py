@@ -332,8 +332,10 @@ class MailConfig:
             raise MailConfigError("quota_threshold", "must be a percentage above 0 and at most 100")
         if self.max_concurrency < 1:
             raise MailConfigError("max_concurrency", "must be at least 1")
-        if self.timeout <= 0 or self.interval <= 0:
-            raise MailConfigError("timeout", "intervals and timeouts must be positive")
+        if self.interval <= 0:
+            raise MailConfigError("interval", "must be positive")
+        if self.timeout <= 0:
+            raise MailConfigError("timeout", "must be positive")
 
 
 def load_mail_config(r: Reader, base_dir: Path) -> MailConfig:
@@ -655,7 +657,8 @@ class ServerState:
 
 # ---------------------------------------------------------------- blocking checks (worker threads)
 
-Outcome = Literal["ok", "login_failed", "down", "misconfigured"]
+Outcome = Literal["ok", "login_failed", "down", "misconfigured", "skipped"]
+"""``skipped``: the check did not reach the server (no password, an unexpected error), so it says nothing of it."""
 
 
 @dataclass
@@ -684,8 +687,9 @@ class _LoginRefused(Exception):
     pass
 
 
-_SERVER_CODES = {"UNAVAILABLE", "SERVERBUG", "INUSE", "LIMIT"}
+_SERVER_CODES = {"UNAVAILABLE", "SERVERBUG"}
 _CONFIG_CODES = {"PRIVACYREQUIRED"}
+_BUSY_CODES = {"INUSE", "LIMIT"}
 
 
 def _ssl_context(verify: bool) -> ssl.SSLContext:
@@ -761,6 +765,8 @@ def _imap_login(conn: imaplib.IMAP4, user: str, password: Secret) -> None:
         tag = code.group(1) if code else ""
         if tag in _SERVER_CODES:
             raise _Down(f"login service unavailable: {text}") from None
+        if tag in _BUSY_CODES:
+            raise _Misconfigured(f"login not possible now (no verdict): {text}") from None
         if tag in _CONFIG_CODES or "command error: BAD" in text:
             raise _Misconfigured(f"login not accepted as sent: {text}") from None
         raise _LoginRefused(text) from None
@@ -991,6 +997,9 @@ class MailboxCollector:
         self._bounces: list[_BounceTarget] = []
         for check in config.mailboxes:
             key = check.address.lower()
+            if key in self._states:
+                self._config_problems[f"mailbox {check.address} (again)"] = "checked twice; the second is ignored"
+                continue
             client = self._mailbox_client.get(key)
             if client is None:
                 self._config_problems[f"mailbox {check.address}"] = "not in the inventory; not checked"
@@ -1014,6 +1023,9 @@ class MailboxCollector:
             check = source.mailbox
             client = (source.client or self._mailbox_client.get(check.address.lower(), "")
                       or inventory.by_mail_host.get(check.imap_host, ""))
+            if client and client not in inventory.clients:
+                self._config_problems[f"bounces {check.address}"] = f"no client {client!r} in the inventory; not read"
+                continue
             host = check.imap_host or (_first(inventory.clients[client].mail_hosts) if client else "")
             if not host:
                 self._config_problems[f"bounces {check.address}"] = "no imap_host; not read"
@@ -1057,10 +1069,9 @@ class MailboxCollector:
                 for target, (at, result) in zip(self._imap, imap_res, strict=True):
                     self._endpoint(endpoints, target.client, target.host, f"imap:{target.check.port}", result)
                     events.extend(self._mailbox_events(target, at, now, result))
-                for starget, (at, sresult) in zip(self._smtp, smtp_res, strict=True):
+                for starget, (_at, sresult) in zip(self._smtp, smtp_res, strict=True):
                     self._endpoint(endpoints, starget.client, starget.check.host,
                                    f"smtp:{starget.check.effective_port}", sresult)
-                    events.extend(self._smtp_events(starget, at, sresult))
                 for btarget, batch in zip(self._bounces, bounce_res, strict=True):
                     if btarget.client:
                         self._endpoint(endpoints, btarget.client, btarget.host,
@@ -1102,12 +1113,12 @@ class MailboxCollector:
         async with self._sem:
             at = self._clock()
             if password is None:
-                return at, _ImapResult("misconfigured", self._problems.get(what, "no password"))
+                return at, _ImapResult("skipped", self._problems.get(what, "no password"))
             try:
                 result = await asyncio.to_thread(_imap_check, check, target.host, password, self.config.timeout)
             except Exception as exc:  # a bug or an unforeseen library error: not a signal
-                result = _ImapResult("misconfigured", _scrub(f"{type(exc).__name__}: {exc}", password))
-        self._problem(what, result.error if result.outcome == "misconfigured" else None)
+                result = _ImapResult("skipped", _scrub(f"{type(exc).__name__}: {exc}", password))
+        self._problem(what, result.error if result.outcome in ("misconfigured", "skipped") else None)
         return at, result
 
     async def _run_smtp(self, target: _SmtpTarget) -> tuple[datetime, _SmtpResult]:
@@ -1119,26 +1130,26 @@ class MailboxCollector:
         async with self._sem:
             at = self._clock()
             if check.password_ref and password is None:
-                return at, _SmtpResult("misconfigured", self._problems.get(what, "no password"))
+                return at, _SmtpResult("skipped", self._problems.get(what, "no password"))
             try:
                 result = await asyncio.to_thread(_smtp_check, check, password, self.config.timeout)
             except Exception as exc:
-                result = _SmtpResult("misconfigured", _scrub(f"{type(exc).__name__}: {exc}", password))
-        self._problem(what, result.error if result.outcome in ("misconfigured", "login_failed") else None)
+                result = _SmtpResult("skipped", _scrub(f"{type(exc).__name__}: {exc}", password))
+        self._problem(what, result.error if result.outcome in ("misconfigured", "login_failed", "skipped")
+                      else None)
         return at, result
 
     async def _run_bounce(self, target: _BounceTarget) -> _BounceBatch:
         check = target.source.mailbox
         password = await self._password(f"bounces {check.address}", check.password_ref, check.login)
         if password is None:
-            return _BounceBatch(None, [], "misconfigured",
-                                self._problems.get(f"bounces {check.address}", "no password"))
+            return _BounceBatch(None, [], "skipped", self._problems.get(f"bounces {check.address}", "no password"))
         async with self._sem:
             try:
                 return await asyncio.to_thread(_bounce_fetch, target.source, target.host, password,
                                                self.config.timeout)
             except Exception as exc:
-                return _BounceBatch(None, [], "misconfigured", _scrub(f"{type(exc).__name__}: {exc}", password))
+                return _BounceBatch(None, [], "skipped", _scrub(f"{type(exc).__name__}: {exc}", password))
 
     def _problem(self, what: str, error: str | None) -> None:
         """Remember a check's own error; log it when it starts, changes or stops (not every cycle)."""
@@ -1157,6 +1168,8 @@ class MailboxCollector:
     @staticmethod
     def _endpoint(endpoints: dict[tuple[str, str], dict[str, str | None]], client: str, host: str, name: str,
                   result: _ImapResult | _SmtpResult | _BounceBatch) -> None:
+        if result.outcome == "skipped":
+            return
         slot = endpoints.setdefault((client, host), {})
         if result.outcome != "down":
             slot[name] = None  # any check that got an answer shows the endpoint up
@@ -1276,20 +1289,6 @@ class MailboxCollector:
                                 annotations={"summary": summary}))
         state.quota_over, state.quota_since = False, None
         return events
-
-    def _smtp_events(self, target: _SmtpTarget, at: datetime, result: _SmtpResult) -> list[Event]:
-        """An AUTH refused for an inventory mailbox is that mailbox's failed login."""
-        check = target.check
-        if result.outcome != "login_failed":
-            return []
-        key = check.username.lower()
-        if key not in self._mailbox_client:
-            return []
-        address = self._mailbox_address[key]
-        return [Event(labels={"alertname": LOGIN_FAILED, "mailbox": address, "client": self._mailbox_client[key]},
-                      source=SOURCE, status="firing", starts_at=at, observed_at=at,
-                      annotations={"summary": f"SMTP login of mailbox {address} failed", "error": result.error,
-                                   "host": check.host, "protocol": "smtp"})]
 
     def _bounce_events(self, batch: _BounceBatch, now: datetime) -> list[Event]:
         events: list[Event] = []

@@ -37,6 +37,13 @@ device after the poller is built also sends the resolved form of everything that
 ``HostOutOfDiskSpace`` of each disk under the threshold), because a previous process may
 have stopped while one of them was firing.
 
+Devices are read, not copied: a change to a device's ``storage_threshold`` or
+``interfaces`` takes effect at its next poll.  All v2c devices share one pysnmp engine,
+v3 devices one per credential set (see ``SnmpPoller._engine``).  pysnmp remembers a v3
+agent's snmpEngineID for 5 minutes, so an agent that comes back with a new one (a
+replaced or factory-reset device, or an agent that does not persist it) stays
+unreachable until that entry expires; a restart that keeps the ID recovers at once.
+
 Wiring: build one :class:`SnmpPoller` with all devices, ``poller.register(scheduler,
 interval=60)`` (one job per device, which hands its events to the sink) and close it
 with ``async with poller:`` or ``await poller.aclose()``.  ``await poller.poll()`` polls

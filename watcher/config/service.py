@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from watcher.config.inventory import Inventory, load_inventory
 from watcher.config.rules import Rules, load_rules
@@ -45,6 +46,8 @@ class CollectorsConfig:
     disk: bool = False
     disk_interval: float = 300.0
     max_concurrency: int = 32
+    snmp_devices: tuple[Any, ...] = ()
+    snmp_interval: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,31 @@ def _auth(r: Reader) -> AuthConfig:
     if need and not getattr(auth, need):
         r.fail(need, f"required for kind {kind}")
     return auth
+
+
+def _snmp_device(r: Reader) -> Any:
+    """One polled SNMP device; its own validation errors are reported at its place in the file."""
+    from watcher.collectors.snmppoll import SnmpDevice
+    from watcher.collectors.snmptrap import SnmpV3User
+
+    r.check_keys({"address", "port", "version", "community", "v3_user", "site", "client", "host", "interfaces",
+                  "storage_threshold", "timeout", "retries"})
+    user = None
+    ur = r.child("v3_user")
+    if ur is not None:
+        ur.check_keys({"name", "auth_protocol", "auth_key", "priv_protocol", "priv_key", "engine_id"})
+        try:
+            user = SnmpV3User(**{k: (_secret(ur, k) if k.endswith("_key") else ur.text(k)) for k in ur.data})  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            ur.fail(None, str(exc))
+    try:
+        return SnmpDevice(address=r.text("address", required=True), port=r.integer("port", 161),
+                          version=r.text("version", "2c"), community=_secret(r, "community") or "public",  # type: ignore[arg-type]
+                          v3_user=user, site=r.opt_str("site"), client=r.opt_str("client"), host=r.opt_str("host"),
+                          interfaces=r.raw("interfaces"), storage_threshold=r.number("storage_threshold", 0.9),
+                          timeout=r.duration("timeout", 2.0), retries=r.integer("retries", 1, minimum=0))
+    except (TypeError, ValueError) as exc:
+        r.fail(None, str(exc))
 
 
 def load_config(path: Path | str | None = None) -> Config:
@@ -178,9 +206,11 @@ def load_service(p: Path) -> ServiceConfig:
     collectors = CollectorsConfig()
     cr = r.child("collectors")
     if cr is not None:
-        cr.check_keys({"probes", "disk", "disk_interval", "max_concurrency"})
+        cr.check_keys({"probes", "disk", "disk_interval", "max_concurrency", "snmp_devices", "snmp_interval"})
         collectors = CollectorsConfig(cr.flag("probes", False), cr.flag("disk", False),
-                                      cr.duration("disk_interval", 300), cr.integer("max_concurrency", 32, minimum=1))
+                                      cr.duration("disk_interval", 300), cr.integer("max_concurrency", 32, minimum=1),
+                                      tuple(_snmp_device(dr) for dr in cr.items("snmp_devices")),
+                                      cr.duration("snmp_interval", 60))
     return ServiceConfig(
         collectors=collectors,
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
