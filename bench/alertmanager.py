@@ -136,7 +136,7 @@ def row(target: str, batch: int, conc: int, res: LoadResult, cpu: float) -> list
 async def bench(args: argparse.Namespace) -> int:
     batches, concs = parse_list(args.batches), parse_list(args.concurrency)
     ok = True
-    with workdir("watcher-bench-am-") as wd, database(args.db, wd) as db_url:
+    with workdir("watcher-bench-am-", args.keep) as wd, database(args.db, wd) as db_url:
         wdir = wd / "watcher"
         wdir.mkdir()
         async with Receiver() as hook, \
@@ -201,6 +201,7 @@ def main() -> int:
     p.add_argument("--concurrency", default="1,8,32", help="concurrent requests (default 1,8,32)")
     p.add_argument("--identities", type=int, default=1000, help="distinct alerts (default 1000)")
     p.add_argument("--db", default="sqlite", choices=["sqlite", "postgresql"])
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder (configs, logs, SQLite file)")
     p.add_argument("--no-null", dest="null", action="store_false", help="skip the do-nothing server")
     args = p.parse_args()
     if args.alerts < 1 or args.seconds <= 0 or args.identities < 1:

@@ -363,7 +363,13 @@ class WatcherServer:
 
 
 @contextlib.contextmanager
-def workdir(prefix: str) -> Iterator[Path]:
+def workdir(prefix: str, keep: bool = False) -> Iterator[Path]:
+    """A temporary folder for configs, databases and logs; removed afterwards unless ``keep``."""
+    if keep:
+        path = Path(tempfile.mkdtemp(prefix=prefix))
+        print(f"keeping configs and logs in {path}", file=sys.stderr)
+        yield path
+        return
     with tempfile.TemporaryDirectory(prefix=prefix) as d:
         yield Path(d)
 

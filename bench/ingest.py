@@ -120,7 +120,7 @@ def latency_rows(label: str, got: list[tuple[float, float | None, float | None]]
 async def bench(args: argparse.Namespace) -> int:
     batches, concs = parse_list(args.batches), parse_list(args.concurrency)
     ok = True
-    with workdir("watcher-bench-ingest-") as wd, database(args.db, wd) as db_url:
+    with workdir("watcher-bench-ingest-", args.keep) as wd, database(args.db, wd) as db_url:
         async with Receiver() as receiver:
             inv = generate_inventory(2 * args.sites, f"json://127.0.0.1:{receiver.port}")
             inv_path = wd / "inventory.yaml"
@@ -200,6 +200,7 @@ def main() -> int:
     p.add_argument("--sites", type=int, default=20, help="sites for the notification latency (default 20)")
     p.add_argument("--notify-timeout", type=float, default=60.0, help="seconds to wait for a notice (default 60)")
     p.add_argument("--db", default="sqlite", choices=["sqlite", "postgresql"])
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder (configs, logs, SQLite file)")
     args = p.parse_args()
     if args.events < 1 or args.seconds <= 0 or args.identities < 1 or args.sites < 1:
         p.error("sizes must be positive")

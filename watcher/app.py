@@ -110,7 +110,7 @@ async def _store_events(rt: Runtime, events: list[Any]) -> None:
 
 async def _start_collectors(config: Config, rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
     cc = config.service.collectors
-    if not (cc.probes or cc.disk or cc.snmp_devices):
+    if not (cc.probes or cc.disk or cc.snmp_devices or config.service.mail):
         return
     from watcher.collectors.schedule import Scheduler
 
@@ -136,6 +136,13 @@ async def _start_collectors(config: Config, rt: Runtime, stack: contextlib.Async
         poller = await stack.enter_async_context(SnmpPoller(list(cc.snmp_devices), sink))
         poller.register(scheduler, interval=cc.snmp_interval)
         log.info("SNMP polling: %d devices", len(cc.snmp_devices))
+    if config.service.mail is not None:
+        from watcher.collectors.mailbox import MailboxCollector
+
+        mail = MailboxCollector(config.service.mail, config.inventory)
+        mail.register(scheduler, sink)
+        log.info("mail checks: %d mailboxes, %d servers, %d bounce mailboxes", len(config.service.mail.mailboxes),
+                 len(config.service.mail.smtp), len(config.service.mail.bounces))
 
 
 async def _start_snmp(config: Config, rt: Runtime) -> Any:

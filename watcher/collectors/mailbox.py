@@ -33,7 +33,8 @@ Signals (``source: mailbox``; CONTRACT sections 1 and 6):
   same occurrence.
 
 Checks that cannot run (a mailbox missing from the inventory, a password reference that
-does not resolve, a server that wants TLS for a plaintext login) are errors of the
+does not resolve, a server that wants TLS for a plaintext login, an SMTP AUTH refused to
+the monitoring account: that identity is not a mailbox's owner) are errors of the
 collector, not signals: they are logged once when they start and once when they stop,
 and listed by :meth:`MailboxCollector.problems`.
 
@@ -1100,7 +1101,7 @@ class MailboxCollector:
 
     async def _password(self, what: str, ref: str, key: str) -> Secret | None:
         try:
-            secret = resolve_password(ref, key, self.config.base_dir)
+            secret = await asyncio.to_thread(resolve_password, ref, key, self.config.base_dir)
         except SecretError as exc:
             self._problem(what, f"password: {exc}")
             return None

@@ -72,6 +72,7 @@ class ServiceConfig:
     notify: NotifyConfig = NotifyConfig()
     snmp: SnmpConfig = SnmpConfig()
     collectors: CollectorsConfig = CollectorsConfig()
+    mail: Any = None  # watcher.collectors.mailbox.MailConfig when watcher.yaml has a mail: section
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def load_config(path: Path | str | None = None) -> Config:
 def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
-                  "engine_tick", "auth", "notify", "snmp", "collectors"})
+                  "engine_tick", "auth", "notify", "snmp", "collectors", "mail"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -211,8 +212,14 @@ def load_service(p: Path) -> ServiceConfig:
                                       cr.duration("disk_interval", 300), cr.integer("max_concurrency", 32, minimum=1),
                                       tuple(_snmp_device(dr) for dr in cr.items("snmp_devices")),
                                       cr.duration("snmp_interval", 60))
+    mail = None
+    mr = r.child("mail")
+    if mr is not None:
+        from watcher.collectors.mailbox import load_mail_config
+
+        mail = load_mail_config(mr, base)
     return ServiceConfig(
-        collectors=collectors,
+        collectors=collectors, mail=mail,
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
