@@ -107,6 +107,9 @@ def test_probes_open_and_resolve_the_internet_ticket(tmp_path: Path) -> None:
             assert Counter(m["To"] for m in smtp.messages) == {"jan@acme.example": 2}
             _, metrics = w.request("GET", "/metrics")
             assert 'watcher_events_received_total{source="probe"}' in metrics
+            assert "watcher_collector_up{job=" in metrics
+            stats = w.request("GET", "/api/v1/stats")[1]
+            assert len(stats["collectors"]) == 2 and all(h["runs"] > 0 for h in stats["collectors"].values())
         finally:
             w.stop()
             office.down()

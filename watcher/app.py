@@ -118,6 +118,7 @@ async def _start_collectors(config: Config, rt: Runtime, stack: contextlib.Async
         await _store_events(rt, events)
 
     scheduler = await stack.enter_async_context(Scheduler(max_concurrency=cc.max_concurrency))
+    rt.scheduler = scheduler
     if cc.probes:
         from watcher.collectors.probes import ProbeCollector
 
@@ -169,6 +170,7 @@ async def _start_snmp(config: Config, rt: Runtime) -> Any:
         log.error("SNMP trap receiver cannot listen on %s: %s", listen, exc)
         return None
     log.info("SNMP traps on udp %s", listen)
+    rt.snmp = receiver
     return receiver
 
 

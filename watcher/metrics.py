@@ -40,5 +40,12 @@ class Metrics:
         self.delivery_seconds = Histogram("watcher_delivery_seconds", "From a notice queued to its "
                                           "delivery", ["kind"], registry=r,
                                           buckets=(.05, .1, .25, .5, 1, 2, 5, 10, 30, 60, 300, 3600))
+        self.collector_up = Gauge("watcher_collector_up", "1 while a collector job's last run succeeded",
+                                  ["job"], registry=r)
+        self.collector_runs = Gauge("watcher_collector_runs", "Runs of a collector job", ["job"], registry=r)
+        self.collector_errors = Gauge("watcher_collector_errors", "Failed runs of a collector job", ["job"],
+                                      registry=r)
+        self.collector_duration = Gauge("watcher_collector_last_duration_seconds", "Duration of a collector "
+                                        "job's last run", ["job"], registry=r)
         self.snmp_traps = Gauge("watcher_snmp_traps", "SNMP traps received and rejected, by outcome",
                                 ["outcome"], registry=r)

@@ -48,6 +48,8 @@ class Runtime:
     secret: bytes
     started_at: float
     reload: Any = None
+    scheduler: Any = None  # watcher.collectors.schedule.Scheduler when collectors run
+    snmp: Any = None  # watcher.collectors.snmptrap.SnmpTrapReceiver when traps are taken
 
 
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
@@ -333,8 +335,38 @@ async def get_metrics(request: web.Request) -> web.Response:
     for state in ("pending", "sending", "sent", "dead"):
         rt.metrics.outbox_depth.labels(state).set(counts.get(state, 0))
     rt.metrics.inbox_lag.set(max(0, await asyncio.to_thread(rt.store.inbox_max) - rt.worker.cursor))
+    if rt.snmp is not None:
+        st = rt.snmp.stats
+        for outcome in ("received", "rejected_community", "rejected_v3", "sink_errors", "dropped"):
+            rt.metrics.snmp_traps.labels(outcome).set(getattr(st, outcome, 0))
+    if rt.scheduler is not None:
+        for name, h in rt.scheduler.health().items():
+            rt.metrics.collector_up.labels(name).set(1 if h.up else 0)
+            rt.metrics.collector_runs.labels(name).set(h.runs)
+            rt.metrics.collector_errors.labels(name).set(h.errors)
+            if h.last_duration is not None:
+                rt.metrics.collector_duration.labels(name).set(h.last_duration)
     body = generate_latest(rt.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    """What the engine and the collectors are doing: counts an operator watches."""
+    rt = request.app[RUNTIME]
+    engine = rt.worker.engine
+    out: dict[str, Any] = {
+        "engine": {"leader": rt.worker.leader, "cursor": rt.worker.cursor, "open_tickets": len(engine.tickets),
+                   "groups": len(engine.groups), "alerts": len(engine.alerts),
+                   "unbound_events": engine.unbound, "unrouted_events": engine.unrouted,
+                   "silenced_events": engine.silenced},
+        "outbox": await asyncio.to_thread(rt.store.outbox_counts),
+        "collectors": {name: h.to_dict() for name, h in rt.scheduler.health().items()} if rt.scheduler else {},
+    }
+    if rt.snmp is not None:
+        st = rt.snmp.stats
+        out["snmp_traps"] = {k: getattr(st, k, 0) for k in ("received", "rejected_community", "rejected_v3",
+                                                             "sink_errors", "dropped")}
+    return _json(out)
 
 
 async def get_health(request: web.Request) -> web.Response:
@@ -461,4 +493,5 @@ def routes(app: web.Application) -> None:
     r.add_post("/l/{token}", post_link)
     r.add_get("/metrics", get_metrics)
     r.add_get("/healthz", get_health)
+    r.add_get("/api/v1/stats", get_stats)
     r.add_get("/", get_index)
