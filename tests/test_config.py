@@ -525,8 +525,6 @@ def test_service_auth_needs_its_secret(tmp_path: Path) -> None:
     assert err.line == 5 and err.key == "auth.events.token", str(err)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG service._auth checks only `password` for kind basic; IngestAuth then "
-                   "raises ValueError at `watcher serve` startup although `watcher check` said ok")
 def test_service_basic_auth_needs_a_username(tmp_path: Path) -> None:
     """`watcher check` must refuse what `watcher serve` cannot start with: basic auth without a username
     makes IngestAuth raise at startup, so the config loader has to reject it, naming the key."""
@@ -656,16 +654,12 @@ def test_business_hours_across_the_weekend_of_the_october_dst_change() -> None:
     assert office_hours().add(utc(2026, 10, 24, 18), 6 * 3600) == utc(2026, 10, 26, 13)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG BusinessHours.add does wall-clock arithmetic on aware datetimes "
-                   "of one ZoneInfo: the 25-hour night of the DST change counts an hour too much")
 def test_business_hours_around_the_clock_across_the_dst_change() -> None:
     """24/7 business time is real elapsed time: 4 h after Sat 24 Oct 22:00 UTC (Sun 00:00 CEST) is Sun 02:00
     UTC, although the wall clock in Warsaw shows 03:00 CET then (the night has 25 hours)."""
     assert office_hours("24/7").add(utc(2026, 10, 24, 22), 4 * 3600) == utc(2026, 10, 25, 2)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG 24/7 (and 24:00) ends a day at 23:59:59.999999, so every "
-                   "midnight loses a microsecond of business time")
 def test_business_hours_around_the_clock_has_no_gap_at_midnight() -> None:
     assert office_hours("24/7").add(utc(2026, 11, 2, 12), 48 * 3600) == utc(2026, 11, 4, 12)
 

@@ -104,8 +104,8 @@ def rfc3339(t: datetime) -> str:
 class Peer:
     """A real program (Prometheus, Alertmanager) on a free loopback port, ready on ``/-/ready``.
 
-    A port taken between ``free_port`` and the bind (another xdist worker) is retried on a
-    new one; the config is written by ``config(port)`` so it may name the port.
+    ``argv(port)`` is its command line for a port; a port taken between ``free_port`` and
+    the bind (by another xdist worker) is retried on a new one.  Output goes to ``log``.
     """
 
     def __init__(self, name: str, argv: Callable[[int], list[str]], log: Path) -> None:
@@ -471,7 +471,7 @@ def test_alertmanager_with_a_wrong_token_is_refused_counted_and_opens_nothing(tm
         text = watcher_metrics(w)
         assert metric_value(text, "watcher_events_received_total", {"source": "alertmanager"}) == 0, text
 
-        # The same request with the right token is accepted (the 403 was about the token).
+        # Directly: the wrong token is a 403, the right one is accepted (the 403 was the token).
         code, body = w.request("POST", "/webhooks/alertmanager", {"version": "4", "status": "firing", "alerts": []},
                                headers={"Authorization": "Bearer a-wrong-token"})
         assert code == 403, body

@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from watcher.api.auth import IngestAuth
-from watcher.api.http import RUNTIME, Runtime, routes
+from watcher.api.http import RUNTIME, Runtime, routes, source_label
 from watcher.config import Config, load_config
 from watcher.metrics import Metrics
 from watcher.notify.outbox import Dispatcher
@@ -105,7 +105,8 @@ async def _store_events(rt: Runtime, events: list[Any]) -> None:
             for ev in events]
     seqs = await rt.ingestor.submit(rows)
     for ev, seq in zip(events, seqs, strict=True):
-        (rt.metrics.events_received if seq is not None else rt.metrics.events_duplicate).labels(ev.source).inc()
+        (rt.metrics.events_received if seq is not None else rt.metrics.events_duplicate).labels(
+            source_label(ev.source)).inc()
 
 
 async def _start_collectors(config: Config, rt: Runtime, stack: contextlib.AsyncExitStack) -> None:

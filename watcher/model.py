@@ -153,8 +153,8 @@ class Event:
         if status not in ("firing", "resolved"):
             raise EventError(f"status: expected 'firing' or 'resolved', got {status!r}")
         source = raw.get("source", "api") or "api"
-        if not isinstance(source, str):
-            raise EventError("source: expected a string")
+        if not isinstance(source, str) or not source.isprintable() or len(source) > 64:
+            raise EventError("source: expected a printable string of at most 64 characters")
         value = raw.get("value")
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise EventError("value: expected a number or null")

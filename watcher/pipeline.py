@@ -141,6 +141,10 @@ class EngineWorker:
         The leader answers from memory; on another replica the answer is read from the
         store, where the leader wrote it in the same transaction as the op's effects.
         """
+        if seq <= self.cursor:
+            if seq in self._results:
+                return self._results.pop(seq)
+            return await asyncio.to_thread(self.store.op_result, seq) or {}
         fut = self._waiters.get(seq)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
@@ -245,8 +249,10 @@ class EngineWorker:
             self.epoch = self.store.commit_batch(last, engine.snapshot(), changes.tickets, changes.notices,
                                                  self.clock(), op_answers=answers, epoch=self.epoch,
                                                  notice_delay=self.config.service.notify.digest_window)
+        self._results.update(answers)
+        while len(self._results) > 10_000:
+            self._results.pop(next(iter(self._results)))
         self.cursor = last
-        self._results.update({s: r for s, r in results.items() if s in self._waiters})
         for tk in changes.tickets:
             if tk.status == "resolved":
                 self.metrics.tickets_resolved.labels(tk.category).inc()

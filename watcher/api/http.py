@@ -63,6 +63,16 @@ def _error(status: int, message: str) -> web.Response:
     return _json({"status": "error", "error": message}, status)
 
 
+KNOWN_SOURCES = frozenset({"api", "alertmanager", "prometheus", "grafana", "zabbix", "snmp", "snmp_poll", "probe",
+                           "poller", "disk", "mail", "mailbox"})
+
+
+def source_label(source: str) -> str:
+    """A metric label for an event's source: senders choose ``source`` freely, so only the
+    known ones get a series of their own (one per sender would be unbounded)."""
+    return source if source in KNOWN_SOURCES else "other"
+
+
 def _auth_for(rt: Runtime, path: str) -> IngestAuth:
     return rt.auth.get(path) or rt.auth.get("default") or IngestAuth()
 
@@ -82,7 +92,10 @@ async def _read_body(request: web.Request, rt: Runtime) -> bytes:
     limit = rt.config.service.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    return await request.read()
+    body = await request.read()
+    if len(body) > limit:  # a chunked body has no Content-Length to check up front
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    return body
 
 
 async def _ingest(request: web.Request, fmt: str, auth_path: str) -> web.Response:
@@ -124,7 +137,8 @@ async def _ingest(request: web.Request, fmt: str, auth_path: str) -> web.Respons
         return _error(503, "the store is unavailable; nothing was stored, retry later")
     accepted = sum(1 for s in seqs if s is not None)
     for ev, seq in zip(events, seqs, strict=True):
-        (rt.metrics.events_received if seq is not None else rt.metrics.events_duplicate).labels(ev.source).inc()
+        (rt.metrics.events_received if seq is not None else rt.metrics.events_duplicate).labels(
+            source_label(ev.source)).inc()
     rt.metrics.ingest_seconds.labels(auth_path).observe(time.perf_counter() - started)
     return _json({"status": "success", "accepted": accepted, "duplicates": len(rows) - accepted})
 
@@ -237,9 +251,9 @@ async def post_maintenance(request: web.Request) -> web.Response:
         return _error(400, f"unknown field(s): {', '.join(sorted(unknown))}")
     inv = rt.config.inventory
     client, site = data.get("client"), data.get("site")
-    if client not in inv.clients:
+    if not isinstance(client, str) or client not in inv.clients:
         return _error(400, f"client: no client {client!r} in the inventory")
-    if site is not None and (site not in inv.sites or inv.sites[site].client != client):
+    if site is not None and (not isinstance(site, str) or site not in inv.sites or inv.sites[site].client != client):
         return _error(400, f"site: no site {site!r} of client {client!r}")
     try:
         start = parse_time(data.get("starts_at"), "starts_at")
@@ -303,10 +317,12 @@ async def get_tickets(request: web.Request) -> web.Response:
         except EventError as exc:
             return _error(400, str(exc))
     try:
-        limit = min(int(q.get("limit", "500")), 5000)
+        limit = min(max(int(q.get("limit", "500")), 0), 5000)
         offset = max(int(q.get("offset", "0")), 0)
     except ValueError:
         return _error(400, "limit and offset must be whole numbers")
+    if offset > 2**62:
+        return _error(400, "offset: too large")
     docs = await asyncio.to_thread(rt.store.list_tickets, status, q.get("client"), since, limit, offset)
     return _json({"tickets": docs})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -45,20 +45,26 @@ class BusinessHours:
     text: str
 
     def add(self, begin: datetime, seconds: float) -> datetime:
-        """The moment ``seconds`` of business time after ``begin`` (aware datetimes)."""
-        local = begin.astimezone(self.tz)
+        """The moment ``seconds`` of business time after ``begin`` (aware datetimes).
+
+        Counted in UTC between the opening and closing moments of each business day, so a
+        daylight-saving change inside the interval is neither gained nor lost.
+        """
+        start = begin.astimezone(UTC)
+        day = begin.astimezone(self.tz).date()
         remaining = seconds
         for _ in range(366 * 2):
-            day_start = datetime.combine(local.date(), self.start, self.tz)
-            day_end = datetime.combine(local.date(), self.end, self.tz)
-            if local.weekday() in self.days and local < day_end:
-                cur = max(local, day_start)
-                avail = (day_end - cur).total_seconds()
-                if remaining <= avail:
-                    return (cur + timedelta(seconds=remaining)).astimezone(begin.tzinfo)
-                remaining -= avail
-            next_day = datetime.combine(local.date() + timedelta(days=1), time(0), self.tz)
-            local = next_day
+            if day.weekday() in self.days:
+                opens = datetime.combine(day, self.start, self.tz).astimezone(UTC)
+                closes = (datetime.combine(day + timedelta(days=1), time(0), self.tz) if self.end == time.max
+                          else datetime.combine(day, self.end, self.tz)).astimezone(UTC)
+                cur = max(start, opens)
+                if cur < closes:
+                    avail = (closes - cur).total_seconds()
+                    if remaining <= avail:
+                        return (cur + timedelta(seconds=remaining)).astimezone(begin.tzinfo)
+                    remaining -= avail
+            day += timedelta(days=1)
         return begin + timedelta(seconds=seconds)
 
 
@@ -66,7 +72,7 @@ def parse_business_hours(text: str, tz: ZoneInfo) -> BusinessHours | None:
     """``Mon-Fri 08:00-17:00`` or ``Mon,Wed 9:00-15:00`` or ``24/7``."""
     t = text.strip().lower()
     if t in ("24/7", "always"):
-        return BusinessHours(frozenset(range(7)), time(0), time(23, 59, 59, 999999), tz, text)
+        return BusinessHours(frozenset(range(7)), time(0), time.max, tz, text)
     m = re.fullmatch(r"([a-z,\-\s]+?)\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", t)
     if not m:
         return None
@@ -85,7 +91,7 @@ def parse_business_hours(text: str, tz: ZoneInfo) -> BusinessHours | None:
     h1, m1, h2, m2 = (int(m.group(k)) for k in (2, 3, 4, 5))
     if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59:
         return None
-    end = time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2)
+    end = time.max if h2 == 24 else time(h2, m2)
     if time(h1, m1) >= end:
         return None
     return BusinessHours(frozenset(days), time(h1, m1), end, tz, text)

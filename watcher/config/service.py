@@ -108,9 +108,14 @@ def _auth(r: Reader) -> AuthConfig:
         r.fail("kind", "expected none, bearer, basic or hmac")
     auth = AuthConfig(kind, _secret(r, "token"), r.text("username", ""), _secret(r, "password"),
                       _secret(r, "secret"), r.duration("max_skew", 300))
-    need = {"bearer": "token", "basic": "password", "hmac": "secret"}.get(kind)
-    if need and not getattr(auth, need):
-        r.fail(need, f"required for kind {kind}")
+    need = {"bearer": ("token",), "basic": ("username", "password"), "hmac": ("secret",)}.get(kind, ())
+    for key in need:
+        if not getattr(auth, key):
+            r.fail(key, f"required for kind {kind}")
+    if kind == "basic" and ":" in auth.username:
+        r.fail("username", "must not contain ':'")
+    if auth.max_skew < 1:
+        r.fail("max_skew", "must be at least 1s")
     return auth
 
 

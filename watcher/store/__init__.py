@@ -272,7 +272,7 @@ class Store:
         if client:
             q = q.where(tickets.c.client == client)
         if since:
-            q = q.where(tickets.c.opened_at >= since)
+            q = q.where(tickets.c.opened_at >= since.astimezone(UTC))
         with self.engine.connect() as conn:
             rows = conn.execute(q.limit(limit).offset(offset)).all()
             docs = [json.loads(r[0]) for r in rows]
