@@ -31,6 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="run the engine on a recorded stream, print JSON")
     _config_arg(rp)
     rp.add_argument("stream", type=Path)
+    rep = sub.add_parser("report", help="the monthly report for a client's IT coordinator")
+    _config_arg(rep)
+    rep.add_argument("--client", required=True)
+    rep.add_argument("--month", required=True, help="YYYY-MM")
+    rep.add_argument("--format", choices=("text", "html", "json"), default="text")
+    rep.add_argument("--db", help="database URL (default from watcher.yaml)")
+    rep.add_argument("--from-replay", type=Path, help="a `watcher replay` output instead of the database")
     rules = sub.add_parser("rules", help="rule tools")
     rsub = rules.add_subparsers(dest="rules_command", required=True)
     rt = rsub.add_parser("test", help="what the rules would do with one event, and why")
@@ -66,9 +73,46 @@ def main(argv: list[str] | None = None) -> int:
         return run(config, args.stream, sys.stdout)
     if args.command == "rules":
         return _rules_test(config, args.event)
+    if args.command == "report":
+        return _report(config, args)
     from watcher.app import serve
 
     return serve(config, listen=args.listen, db=args.db, snmp_listen=args.snmp_listen)
+
+
+def _report(config: object, args: argparse.Namespace) -> int:
+    import dataclasses
+    import re
+
+    from watcher import report
+    from watcher.config import Config
+
+    assert isinstance(config, Config)
+    client = config.inventory.clients.get(args.client)
+    if client is None:
+        print(f"error: no client {args.client!r} in {config.service.inventory_path}", file=sys.stderr)
+        return 2
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
+        print("error: --month: expected YYYY-MM", file=sys.stderr)
+        return 2
+    if args.from_replay:
+        tickets = json.loads(args.from_replay.read_text(encoding="utf-8"))["tickets"]
+    else:
+        from watcher.store import Store
+
+        store = Store(args.db or config.service.db_url)
+        try:
+            tickets = store.list_tickets(client=client.id, limit=1_000_000)
+        finally:
+            store.close()
+    rep = report.build(tickets, client, args.month)
+    if args.format == "json":
+        print(json.dumps(dataclasses.asdict(rep), ensure_ascii=False, indent=2))
+    elif args.format == "html":
+        print(report.render_html(rep))
+    else:
+        print(report.render_text(rep), end="")
+    return 0
 
 
 def _rules_test(config: object, path: Path) -> int:

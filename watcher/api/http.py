@@ -8,6 +8,7 @@ committed; bad input is a 4xx with a message and stores nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -366,6 +367,29 @@ async def get_metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+async def get_report(request: web.Request) -> web.Response:
+    """The monthly report of one client (``?month=YYYY-MM&format=json|text|html``)."""
+    from watcher import report
+
+    rt = request.app[RUNTIME]
+    client = rt.config.inventory.clients.get(request.match_info["client"])
+    if client is None:
+        return _error(404, f"no client {request.match_info['client']!r}")
+    month = request.query.get("month", "")
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        return _error(400, "month: expected YYYY-MM")
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "text", "html"):
+        return _error(400, "format: expected json, text or html")
+    tickets = await asyncio.to_thread(rt.store.list_tickets, None, client.id, None, 1_000_000)
+    rep = report.build(tickets, client, month)
+    if fmt == "text":
+        return web.Response(text=report.render_text(rep))
+    if fmt == "html":
+        return web.Response(text=report.render_html(rep), content_type="text/html")
+    return _json(dataclasses.asdict(rep))
+
+
 async def get_stats(request: web.Request) -> web.Response:
     """What the engine and the collectors are doing: counts an operator watches."""
     rt = request.app[RUNTIME]
@@ -510,4 +534,5 @@ def routes(app: web.Application) -> None:
     r.add_get("/metrics", get_metrics)
     r.add_get("/healthz", get_health)
     r.add_get("/api/v1/stats", get_stats)
+    r.add_get("/api/v1/reports/{client}", get_report)
     r.add_get("/", get_index)
