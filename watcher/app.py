@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from watcher.api.auth import IngestAuth
-from watcher.api.http import RUNTIME, Runtime, routes, source_label
+from watcher.api.http import RUNTIME, Runtime, read_auth, routes, source_label
 from watcher.config import Config, load_config
 from watcher.metrics import Metrics
 from watcher.notify.outbox import Dispatcher
@@ -51,7 +51,7 @@ def _secret(config: Config) -> bytes:
 
 
 def build_app(config: Config, metrics: Metrics | None = None) -> web.Application:
-    app = web.Application(client_max_size=config.service.max_body_bytes + 1024)
+    app = web.Application(client_max_size=config.service.max_body_bytes + 1024, middlewares=[read_auth])
     metrics = metrics or Metrics()
     holder: dict[str, Any] = {}
 

@@ -54,9 +54,8 @@ def format_time(dt: datetime | None) -> str | None:
     if dt is None:
         return None
     dt = dt.astimezone(UTC)
-    if dt.microsecond:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: %Y does not zero-pad years before 1000, which parse_time refuses
+    return dt.isoformat(timespec="microseconds" if dt.microsecond else "seconds").replace("+00:00", "Z")
 
 
 def fingerprint(labels: dict[str, str]) -> str:

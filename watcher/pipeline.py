@@ -241,7 +241,11 @@ class EngineWorker:
             now = _dt(max(received_at, engine.clock))
             if isinstance(item, Op) and seq in self._waiters:
                 item.at = now
-            results[seq] = engine.handle(item, now)
+            try:
+                results[seq] = engine.handle(item, now)
+            except (ValueError, EventError) as exc:  # one bad row must not stall the engine
+                log.error("inbox row %d could not be handled, skipped: %s", seq, exc)
+                results[seq] = {"error": str(exc)}
         engine.advance(_dt(max(self.clock(), engine.clock)))
         changes = engine.drain()
         answers = {seq: res for seq, res in results.items() if res}

@@ -74,6 +74,24 @@ def source_label(source: str) -> str:
     return source if source in KNOWN_SOURCES else "other"
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(body: bytes) -> Any:
+    """The request body as JSON, strictly: no NaN/Infinity, no unpaired surrogates, no nesting
+    deep enough to exhaust the parser.  Raises ValueError with a message for the client."""
+    try:
+        data = json.loads(body, parse_constant=_reject_constant)
+        if b"\\u" in body:  # an escaped lone surrogate parses, but cannot be stored or hashed
+            json.dumps(data, ensure_ascii=False).encode()
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except UnicodeError as exc:
+        raise ValueError(f"invalid text: {exc}") from None
+    return data
+
+
 def _auth_for(rt: Runtime, path: str) -> IngestAuth:
     return rt.auth.get(path) or rt.auth.get("default") or IngestAuth()
 
@@ -111,8 +129,8 @@ async def _ingest(request: web.Request, fmt: str, auth_path: str) -> web.Respons
     if denied is not None:
         return denied
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        payload = parse_json(body)
+    except ValueError as exc:
         rt.metrics.ingest_rejected.labels(auth_path, "json").inc()
         return _error(400, f"body is not valid JSON: {exc}")
     now = utcnow()
@@ -174,7 +192,10 @@ async def _op(rt: Runtime, kind: str, args: dict[str, Any]) -> dict[str, Any]:
 
 async def _api_guard(request: web.Request) -> tuple[Runtime, dict[str, Any] | None, web.Response | None]:
     rt = request.app[RUNTIME]
-    body = await _read_body(request, rt)
+    try:
+        body = await _read_body(request, rt)
+    except web.HTTPRequestEntityTooLarge:
+        return rt, None, _error(413, f"body larger than {rt.config.service.max_body_bytes} bytes")
     denied = None
     if "api" in rt.auth or "default" in rt.auth:
         denied = await _authorized(request, rt, "api", body)
@@ -183,7 +204,7 @@ async def _api_guard(request: web.Request) -> tuple[Runtime, dict[str, Any] | No
     if not body.strip():
         return rt, {}, None
     try:
-        data = json.loads(body)
+        data = parse_json(body)
     except ValueError as exc:
         return rt, None, _error(400, f"body is not valid JSON: {exc}")
     if not isinstance(data, dict):
@@ -285,7 +306,7 @@ async def post_silence(request: web.Request) -> web.Response:
     try:
         for label, spec in matchers.items():
             parse_matcher(label, spec)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:
         return _error(400, f"matchers: bad regular expression: {exc}")
     try:
         start = parse_time(data["starts_at"], "starts_at") if data.get("starts_at") else utcnow()
@@ -381,6 +402,8 @@ async def get_report(request: web.Request) -> web.Response:
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "text", "html"):
         return _error(400, "format: expected json, text or html")
+    if not 1970 <= int(month[:4]) <= 9998:
+        return _error(400, "month: out of range")
     tickets = await asyncio.to_thread(rt.store.list_tickets, None, client.id, None, 1_000_000)
     rep = report.build(tickets, client, month)
     if fmt == "text":
@@ -498,6 +521,20 @@ async def get_index(request: web.Request) -> web.Response:
             f"{rows}</table><p>API: <a href=/api/v1/tickets>/api/v1/tickets</a> · "
             "<a href=/metrics>/metrics</a></p>")
     return web.Response(text=html, content_type="text/html")
+
+
+@web.middleware
+async def read_auth(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Reads of tickets, the outbox, stats and reports need the ``api`` credential when one is
+    configured: they name people and their delivery errors."""
+    if request.method == "GET" and (request.path.startswith("/api/v1/") or request.path == "/"):
+        rt = request.app[RUNTIME]
+        if "api" in rt.auth:
+            denied = await _authorized(request, rt, "api", b"")
+            if denied is not None:
+                return denied
+    response: web.StreamResponse = await handler(request)
+    return response
 
 
 OPENAPI = Path(__file__).with_name("openapi.yaml")

@@ -137,7 +137,7 @@ def _matchers(r: Reader, key: str) -> tuple[Matcher, ...]:
         spec = child.text(label, required=True)
         try:
             out.append(parse_matcher(label, spec))
-        except re.error as exc:
+        except (re.error, OverflowError, RecursionError) as exc:
             child.fail(label, f"bad regular expression: {exc}")
     return tuple(out)
 
