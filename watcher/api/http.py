@@ -263,27 +263,44 @@ async def post_person_callback(request: web.Request) -> web.Response:
     return _json({"person": person, "tickets": result["tickets"]})
 
 
+def _unknown_fields(data: dict[str, Any], allowed: set[str]) -> web.Response | None:
+    unknown = set(data) - allowed
+    return _error(400, f"unknown field(s): {', '.join(sorted(unknown))}") if unknown else None
+
+
+def _window(data: dict[str, Any], default_start: datetime | None = None
+            ) -> tuple[datetime, datetime] | web.Response:
+    """``starts_at``/``ends_at`` of a maintenance or silence, or the 400 that says what is wrong."""
+    try:
+        if default_start is not None and not data.get("starts_at"):
+            start = default_start
+        else:
+            start = parse_time(data.get("starts_at"), "starts_at")
+        end = parse_time(data.get("ends_at"), "ends_at")
+    except EventError as exc:
+        return _error(400, str(exc))
+    if end <= start:
+        return _error(400, "ends_at must be after starts_at")
+    return start, end
+
+
 async def post_maintenance(request: web.Request) -> web.Response:
     rt, data, err = await _api_guard(request)
     if err is not None:
         return err
     data = data or {}
-    unknown = set(data) - {"client", "site", "starts_at", "ends_at", "reason"}
-    if unknown:
-        return _error(400, f"unknown field(s): {', '.join(sorted(unknown))}")
+    if (bad := _unknown_fields(data, {"client", "site", "starts_at", "ends_at", "reason"})) is not None:
+        return bad
     inv = rt.config.inventory
     client, site = data.get("client"), data.get("site")
     if not isinstance(client, str) or client not in inv.clients:
         return _error(400, f"client: no client {client!r} in the inventory")
     if site is not None and (not isinstance(site, str) or site not in inv.sites or inv.sites[site].client != client):
         return _error(400, f"site: no site {site!r} of client {client!r}")
-    try:
-        start = parse_time(data.get("starts_at"), "starts_at")
-        end = parse_time(data.get("ends_at"), "ends_at")
-    except EventError as exc:
-        return _error(400, str(exc))
-    if end <= start:
-        return _error(400, "ends_at must be after starts_at")
+    window = _window(data)
+    if isinstance(window, web.Response):
+        return window
+    start, end = window
     args = {"client": client, "site": site, "starts_at": format_time(start), "ends_at": format_time(end),
             "reason": str(data.get("reason", ""))}
     await _op(rt, "maintenance", args)
@@ -296,9 +313,8 @@ async def post_silence(request: web.Request) -> web.Response:
     if err is not None:
         return err
     data = data or {}
-    unknown = set(data) - {"matchers", "starts_at", "ends_at", "comment", "mute"}
-    if unknown:
-        return _error(400, f"unknown field(s): {', '.join(sorted(unknown))}")
+    if (bad := _unknown_fields(data, {"matchers", "starts_at", "ends_at", "comment", "mute"})) is not None:
+        return bad
     matchers = data.get("matchers")
     if not isinstance(matchers, dict) or not matchers or \
             not all(isinstance(k, str) and isinstance(v, str) for k, v in matchers.items()):
@@ -308,13 +324,10 @@ async def post_silence(request: web.Request) -> web.Response:
             parse_matcher(label, spec)
     except (re.error, OverflowError, RecursionError) as exc:
         return _error(400, f"matchers: bad regular expression: {exc}")
-    try:
-        start = parse_time(data["starts_at"], "starts_at") if data.get("starts_at") else utcnow()
-        end = parse_time(data.get("ends_at"), "ends_at")
-    except EventError as exc:
-        return _error(400, str(exc))
-    if end <= start:
-        return _error(400, "ends_at must be after starts_at")
+    window = _window(data, default_start=utcnow())
+    if isinstance(window, web.Response):
+        return window
+    start, end = window
     if not isinstance(data.get("mute", False), bool):
         return _error(400, "mute: expected true or false")
     args = {"matchers": matchers, "starts_at": format_time(start), "ends_at": format_time(end),

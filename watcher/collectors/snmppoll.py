@@ -61,7 +61,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from pysnmp.entity import config as snmp_config
 from pysnmp.error import PySnmpError
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
@@ -80,7 +79,7 @@ from pysnmp.proto.secmod.rfc3414.priv import des as des_priv
 from pysnmp.proto.secmod.rfc3826.priv import aes as aes_priv
 
 from watcher.collectors.schedule import EventSink, Job, Scheduler
-from watcher.collectors.snmptrap import SnmpV3User
+from watcher.collectors.snmptrap import AUTH_PROTOCOLS, PRIV_PROTOCOLS, SnmpV3User
 from watcher.model import Event, utcnow
 
 __all__ = [
@@ -116,16 +115,6 @@ _OPER_NAMES = {1: "up", 2: "down", 3: "testing", 4: "unknown", 5: "dormant", 6: 
 _OPER_DOWN = frozenset({2, 6, 7})
 _OPER_UP = frozenset({1, 5})
 
-_AUTH_PROTOCOLS: dict[str, tuple[int, ...]] = {
-    "MD5": snmp_config.USM_AUTH_HMAC96_MD5,
-    "SHA": snmp_config.USM_AUTH_HMAC96_SHA,
-    "SHA256": snmp_config.USM_AUTH_HMAC192_SHA256,
-}
-_PRIV_PROTOCOLS: dict[str, tuple[int, ...]] = {
-    "DES": snmp_config.USM_PRIV_CBC56_DES,
-    "AES": snmp_config.USM_PRIV_CFB128_AES,
-    "AES256": snmp_config.USM_PRIV_CFB256_AES,
-}
 
 _EXCEPTIONS = (rfc1905.EndOfMibView, rfc1905.NoSuchObject, rfc1905.NoSuchInstance, proto_types.Null)
 
@@ -728,10 +717,10 @@ def _auth_data(device: SnmpDevice) -> CommunityData | UsmUserData:
     kwargs: dict[str, Any] = {}
     if user.auth_protocol:
         kwargs["authKey"] = user.auth_key
-        kwargs["authProtocol"] = _AUTH_PROTOCOLS[user.auth_protocol]
+        kwargs["authProtocol"] = AUTH_PROTOCOLS[user.auth_protocol]
     if user.priv_protocol:
         kwargs["privKey"] = user.priv_key
-        kwargs["privProtocol"] = _PRIV_PROTOCOLS[user.priv_protocol]
+        kwargs["privProtocol"] = PRIV_PROTOCOLS[user.priv_protocol]
     if user.engine_id:
         raw = user.engine_id.strip().lower().removeprefix("0x").replace(":", "")
         kwargs["securityEngineId"] = proto_types.OctetString(hexValue=raw)

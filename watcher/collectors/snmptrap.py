@@ -63,12 +63,12 @@ PrivProtocol = Literal["AES", "AES256", "DES"]
 EventSink = Callable[[list[Event]], Awaitable[None] | None]
 """Where accepted traps go: called once per trap, awaited if it returns an awaitable."""
 
-_AUTH_PROTOCOLS: dict[str, tuple[int, ...]] = {
+AUTH_PROTOCOLS: dict[str, tuple[int, ...]] = {
     "MD5": snmp_config.USM_AUTH_HMAC96_MD5,
     "SHA": snmp_config.USM_AUTH_HMAC96_SHA,
     "SHA256": snmp_config.USM_AUTH_HMAC192_SHA256,
 }
-_PRIV_PROTOCOLS: dict[str, tuple[int, ...]] = {
+PRIV_PROTOCOLS: dict[str, tuple[int, ...]] = {
     "DES": snmp_config.USM_PRIV_CBC56_DES,
     "AES": snmp_config.USM_PRIV_CFB128_AES,
     "AES256": snmp_config.USM_PRIV_CFB256_AES,
@@ -111,10 +111,10 @@ class SnmpV3User:
         where = f"snmp v3 user {self.name!r}"
         if not self.name:
             raise ValueError("snmp v3 user: name must not be empty")
-        if self.auth_protocol is not None and self.auth_protocol not in _AUTH_PROTOCOLS:
-            raise ValueError(f"{where}: auth_protocol must be one of {', '.join(_AUTH_PROTOCOLS)}")
-        if self.priv_protocol is not None and self.priv_protocol not in _PRIV_PROTOCOLS:
-            raise ValueError(f"{where}: priv_protocol must be one of {', '.join(_PRIV_PROTOCOLS)}")
+        if self.auth_protocol is not None and self.auth_protocol not in AUTH_PROTOCOLS:
+            raise ValueError(f"{where}: auth_protocol must be one of {', '.join(AUTH_PROTOCOLS)}")
+        if self.priv_protocol is not None and self.priv_protocol not in PRIV_PROTOCOLS:
+            raise ValueError(f"{where}: priv_protocol must be one of {', '.join(PRIV_PROTOCOLS)}")
         if self.priv_protocol is not None and self.auth_protocol is None:
             raise ValueError(f"{where}: privacy needs authentication (set auth_protocol)")
         for proto, key, what in (
@@ -603,8 +603,8 @@ class SnmpTrapReceiver:
         for i, community in enumerate(self.config.communities):
             snmp_config.add_v1_system(engine, f"watcher-c{i}", community)
         for user in self.config.v3_users:
-            auth = _AUTH_PROTOCOLS[user.auth_protocol] if user.auth_protocol else snmp_config.USM_AUTH_NONE
-            priv = _PRIV_PROTOCOLS[user.priv_protocol] if user.priv_protocol else snmp_config.USM_PRIV_NONE
+            auth = AUTH_PROTOCOLS[user.auth_protocol] if user.auth_protocol else snmp_config.USM_AUTH_NONE
+            priv = PRIV_PROTOCOLS[user.priv_protocol] if user.priv_protocol else snmp_config.USM_PRIV_NONE
             keys: dict[str, Any] = {"authProtocol": auth, "privProtocol": priv}
             if user.auth_key:
                 keys["authKey"] = user.auth_key
