@@ -366,3 +366,20 @@ def test_a_caller_faster_than_the_hold_is_on_the_callback_list(run: Run) -> None
     run.advance(3)
     (tk,) = run.tickets.values()
     assert [c.person for c in tk.callbacks] == ["jan"]
+
+
+def test_blackbox_probes_bind_to_the_site_by_their_target(run: Run) -> None:
+    for target in ("https://vpn.acme.example/", "203.0.113.10:443"):
+        run.at(0, alertname="BlackboxProbeFailed", instance=target, job="blackbox", severity="critical")
+    run.advance(3)
+    (tk,) = run.tickets.values()
+    assert (tk.category, tk.client, tk.entity_id) == ("internet", "acme", "krk")
+
+
+def test_link_down_resolved_by_its_own_resolved_event(run: Run) -> None:
+    link = {"alertname": "LinkDown", "snmp_agent": "192.0.2.1", "ifIndex": "3"}
+    run.at(0, **link)
+    run.at(5, "resolved", start=0, **link)
+    run.advance(30)
+    (tk,) = run.tickets.values()
+    assert tk.status == "resolved" and tk.resolved_at == T0 + timedelta(minutes=15)
