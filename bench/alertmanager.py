@@ -19,7 +19,7 @@ so a crash right after loses none; Alertmanager keeps alerts in memory (its stor
 holds only silences and the notification log, snapshotted periodically) and a crash loses
 them until Prometheus re-sends.
 
-    .venv/bin/python bench/alertmanager.py --alerts 20000 --seconds 10
+    .venv/bin/python bench/alertmanager.py --alerts 40000 --seconds 10
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -46,9 +45,11 @@ from benchkit import (
     count_rows,
     database,
     free_port,
+    machine,
     parse_list,
     rfc3339,
     run_load,
+    stop_on_sigterm,
     table,
     wait_http_ok,
     workdir,
@@ -148,8 +149,8 @@ async def bench(args: argparse.Namespace) -> int:
             if null is not None:
                 await asyncio.to_thread(null.__enter__)
             try:
-                print(f"watcher {srv.url} (db {args.db}), alertmanager {am.url} "
-                      f"({AM_BIN}), cpus={os.cpu_count()}\n", flush=True)
+                print(f"watcher {srv.url} (db {args.db}), alertmanager {am.url} ({AM_BIN}), {machine()}\n",
+                      flush=True)
                 factory = AlertFactory(args.identities)
                 rows: list[list[Any]] = []
                 watcher_results: list[LoadResult] = []
@@ -185,8 +186,8 @@ async def bench(args: argparse.Namespace) -> int:
                       f"(stored per the answers {promised}, inbox rows {stored}: {verdict}).")
                 print("alertmanager: keeps alerts in memory only (its storage holds silences and the "
                       "notification log); a crash loses them until Prometheus re-sends.")
-                print(f"alertmanager's webhook got {hook.count} notification(s); CPU% is of one core "
-                      f"(this machine has {os.cpu_count()}), the client shares the machine.")
+                print(f"alertmanager's webhook got {hook.count} notification(s); CPU% is of one core; the client "
+                      f"shares the machine; at the end: {machine()}")
             finally:
                 if null is not None:
                     await asyncio.to_thread(null.__exit__, None, None, None)
@@ -195,7 +196,7 @@ async def bench(args: argparse.Namespace) -> int:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--alerts", type=int, default=20000, help="alerts per row at most (default 20000)")
+    p.add_argument("--alerts", type=int, default=40000, help="alerts per row at most (default 40000)")
     p.add_argument("--seconds", type=float, default=10.0, help="time per row at most (default 10)")
     p.add_argument("--batches", default="1,10,100", help="alerts per request (default 1,10,100)")
     p.add_argument("--concurrency", default="1,8,32", help="concurrent requests (default 1,8,32)")
@@ -208,7 +209,12 @@ def main() -> int:
         p.error("sizes must be positive")
     if not Path(AM_BIN).exists():
         p.error(f"{AM_BIN} is not installed (apt-get install prometheus-alertmanager)")
-    return asyncio.run(bench(args))
+    stop_on_sigterm()
+    try:
+        return asyncio.run(bench(args))
+    except KeyboardInterrupt:
+        print("interrupted; servers stopped and temporary files removed", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

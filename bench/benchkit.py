@@ -44,6 +44,20 @@ PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM ends a benchmark like Ctrl-C does: through its cleanup (servers stopped, folders removed)."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def machine() -> str:
+    """CPUs and load average: the benchmarks share the machine with whatever else runs on it."""
+    one, five, _ = os.getloadavg()
+    return f"cpus={os.cpu_count()} load average 1m={one:.2f} 5m={five:.2f}"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -206,22 +220,25 @@ class PostgresDatabase:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
-def count_rows(db_url: str, sql: str) -> int:
-    """One integer from the service's database, read directly (not through the service)."""
+def query(db_url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows from the service's database, read directly (not through the service)."""
     if db_url.startswith("sqlite:///"):
         path = db_url[len("sqlite:///"):]
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
         try:
-            return int(conn.execute(sql).fetchone()[0])
+            return [tuple(r) for r in conn.execute(sql).fetchall()]
         finally:
             conn.close()
     import psycopg
 
     dbname = db_url.rsplit("/", 1)[-1]
     with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={dbname}") as pconn:
-        row = pconn.execute(sql).fetchone()
-        assert row is not None
-        return int(row[0])
+        return [tuple(r) for r in pconn.execute(sql).fetchall()]
+
+
+def count_rows(db_url: str, sql: str) -> int:
+    """One integer from the service's database (``SELECT count(*) ...``)."""
+    return int(query(db_url, sql)[0][0])
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ or a fresh PostgreSQL database with ``--db postgresql`` (dropped afterwards), an
    events the 2xx answers said were stored must equal the inbox rows in the database
    (read directly, not through the service).
 
-    .venv/bin/python bench/ingest.py --events 20000 --seconds 15 --sites 20
+    .venv/bin/python bench/ingest.py --events 40000 --seconds 15 --sites 20
     .venv/bin/python bench/ingest.py --db postgresql
 """
 
@@ -27,10 +27,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -44,11 +44,14 @@ from benchkit import (
     count_rows,
     database,
     generate_inventory,
+    machine,
     parse_list,
     percentile,
+    query,
     rfc3339,
     run_load,
     shortened_rules,
+    stop_on_sigterm,
     table,
     workdir,
 )
@@ -91,10 +94,21 @@ def probe_events(site: dict[str, Any], now: float) -> list[dict[str, Any]]:
              "starts_at": rfc3339(now), "ends_at": None} for target in site["probes"]]
 
 
+@dataclass
+class SiteTiming:
+    """One site's outage, timed from just before its POST (wall clock ``posted``)."""
+
+    site: dict[str, Any]
+    posted: float
+    answered: float  # seconds until the POST's 2xx
+    arrived: dict[str, float | None]  # recipient -> seconds until the receiver got its POST
+
+
 async def site_latency(session: aiohttp.ClientSession, url: str, receiver: Receiver, site: dict[str, Any],
-                       timeout: float) -> tuple[float, float | None, float | None]:
-    """(POST answered, person got ``opened``, office got ``office_check``), seconds after the POST."""
-    body = json.dumps(probe_events(site, time.time())).encode()
+                       timeout: float) -> SiteTiming:
+    """POST every probe of ``site`` failing; wait for its person's and its office's notice."""
+    posted = time.time()
+    body = json.dumps(probe_events(site, posted)).encode()
     t0 = time.perf_counter()
     async with session.post(url + "/api/v1/events", data=body,
                             headers={"Content-Type": "application/json"}) as resp:
@@ -102,19 +116,45 @@ async def site_latency(session: aiohttp.ClientSession, url: str, receiver: Recei
         if resp.status // 100 != 2:
             raise RuntimeError(f"POST for {site['id']} answered {resp.status}")
     answered = time.perf_counter() - t0
-    person = await receiver.wait(f"/n/{site['person']}", timeout)
-    office = await receiver.wait(f"/n/office-{site['id']}", timeout)
-    return (answered, None if person is None else person - t0, None if office is None else office - t0)
+    arrived: dict[str, float | None] = {}
+    for recipient, path in ((site["person"], f"/n/{site['person']}"), (f"office:{site['id']}",
+                                                                        f"/n/office-{site['id']}")):
+        got = await receiver.wait(path, timeout)
+        arrived[recipient] = None if got is None else got - t0
+    return SiteTiming(site, posted, answered, arrived)
 
 
-def latency_rows(label: str, got: list[tuple[float, float | None, float | None]]) -> list[list[Any]]:
-    rows: list[list[Any]] = []
-    for what, idx in (("POST answered", 0), ("opened -> person", 1), ("office_check -> office", 2)):
-        vals = [g[idx] for g in got if g[idx] is not None]
-        ms = [v * 1000.0 for v in vals if v is not None]
-        rows.append([label, what, f"{len(ms)}/{len(got)}", percentile(ms, 50), percentile(ms, 99),
-                     max(ms) if ms else float("nan")])
-    return rows
+def stats_row(label: str, what: str, values: list[float | None]) -> list[Any]:
+    ms = [v * 1000.0 for v in values if v is not None]
+    return [label, what, f"{len(ms)}/{len(values)}", percentile(ms, 50), percentile(ms, 99),
+            max(ms) if ms else float("nan")]
+
+
+def latency_rows(label: str, got: list[SiteTiming], outbox: dict[str, tuple[float, ...]]) -> list[list[Any]]:
+    """End to end per notice kind, then where the time went (from the outbox row's timestamps:
+    created = the engine's commit, due = created + digest window, claimed, sent = Apprise done)."""
+    person = [g.arrived[g.site["person"]] for g in got]
+    office = [g.arrived[f"office:{g.site['id']}"] for g in got]
+    stages: dict[str, list[float | None]] = {"  POST -> notice queued (engine commit)": [],
+                                             "  queued -> due (digest window)": [],
+                                             "  due -> claimed by the notifier": [],
+                                             "  claimed -> Apprise done": []}
+    for g in got:
+        row = outbox.get(g.site["person"])
+        vals = [row[0] - g.posted, row[1] - row[0], row[2] - row[1], row[3] - row[2]] if row else [None] * 4
+        for key, v in zip(stages, vals, strict=True):
+            stages[key].append(v)
+    return ([stats_row(label, "POST answered (2xx)", [g.answered for g in got]),
+             stats_row(label, "POST -> 'opened' at the person's receiver", person),
+             stats_row(label, "POST -> 'office_check' at the office's", office)]
+            + [stats_row(label, key, vals) for key, vals in stages.items()])
+
+
+def outbox_times(db_url: str) -> dict[str, tuple[float, ...]]:
+    """recipient -> (created, due, claimed, sent) of its ``opened`` notice."""
+    rows = query(db_url, "SELECT recipient, created_at, due_at, claimed_at, sent_at FROM outbox "
+                         "WHERE kind = 'opened' AND sent_at IS NOT NULL")
+    return {str(r[0]): tuple(float(x) for x in r[1:]) for r in rows}
 
 
 async def bench(args: argparse.Namespace) -> int:
@@ -126,11 +166,13 @@ async def bench(args: argparse.Namespace) -> int:
             inv_path = wd / "inventory.yaml"
             inv_path.write_text(yaml.safe_dump(inv.doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
             rules = shortened_rules(wd / "rules.yaml")
-            async with WatcherServer(wd, rules, inv_path, db_url,
-                                     {"public_url": "http://127.0.0.1:9/"}) as srv, \
+            extra: dict[str, Any] = {"public_url": "http://127.0.0.1:9/"}
+            if args.digest_window is not None:
+                extra["notify"] = {"digest_window": f"{args.digest_window:g}s"}
+            async with WatcherServer(wd, rules, inv_path, db_url, extra) as srv, \
                     client_session(max([*concs, args.sites])) as session:
                 assert srv.proc is not None
-                print(f"watcher {srv.url} db={args.db} cpus={os.cpu_count()} python={platform.python_version()}")
+                print(f"watcher {srv.url} db={args.db} python={platform.python_version()} {machine()}")
                 print(f"inventory: {len(inv.sites)} sites generated; rules: {rules.name} "
                       "(site-internet ProbeFailed for: 0s)\n", flush=True)
 
@@ -141,15 +183,18 @@ async def bench(args: argparse.Namespace) -> int:
                 burst = list(await asyncio.gather(*(site_latency(session, srv.url, receiver, s, args.notify_timeout)
                                                     for s in burst_sites)))
                 notify_events = 2 * len(seq_sites) + 2 * len(burst_sites)
-                print("Notification latency: ProbeFailed for every probe of a site (one POST) -> the notice "
-                      "arriving at a json:// receiver (ms)")
+                await asyncio.sleep(1.0)  # the sent_at of the last notices is recorded after Apprise returns
+                outbox = outbox_times(db_url)
+                window = "watcher's default" if args.digest_window is None else f"{args.digest_window:g} s"
+                print("Notification latency: ProbeFailed for every probe of a site (one POST) -> the notice at a "
+                      f"json:// receiver; digest window: {window}")
                 print(table(["mode", "what", "got", "p50 ms", "p99 ms", "max ms"],
-                            latency_rows(f"one site at a time ({len(seq_sites)})", seq)
-                            + latency_rows(f"burst of {len(burst_sites)} sites", burst)))
-                missing = sum(1 for g in seq + burst if g[1] is None or g[2] is None)
+                            latency_rows(f"one site at a time ({len(seq_sites)})", seq, outbox)
+                            + latency_rows(f"burst of {len(burst_sites)} sites", burst, outbox)))
+                missing = sum(1 for g in seq + burst for v in g.arrived.values() if v is None)
                 if missing:
                     ok = False
-                    print(f"!! {missing} sites did not get both notices within {args.notify_timeout:g}s")
+                    print(f"!! {missing} notices did not arrive within {args.notify_timeout:g}s")
                 print(flush=True)
 
                 # 2. throughput matrix
@@ -185,13 +230,13 @@ async def bench(args: argparse.Namespace) -> int:
                 print(f"Durability check: events in 2xx requests {sent}, stored per the 2xx answers {promised}, "
                       f"inbox rows in the database {stored}: {verdict}")
                 print(f"watcher RSS at the end: {srv.proc.rss_mb():.0f} MB; engine state row: "
-                      f"{count_rows(db_url, 'SELECT length(state) FROM engine_state') / 1e6:.2f} MB")
+                      f"{count_rows(db_url, 'SELECT length(state) FROM engine_state') / 1e6:.2f} MB; {machine()}")
     return 0 if ok else 1
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--events", type=int, default=20000, help="events per matrix row at most (default 20000)")
+    p.add_argument("--events", type=int, default=40000, help="events per matrix row at most (default 40000)")
     p.add_argument("--seconds", type=float, default=15.0, help="time per matrix row at most (default 15)")
     p.add_argument("--batches", default="1,10,100", help="events per request (default 1,10,100)")
     p.add_argument("--concurrency", default="1,8,32", help="concurrent requests (default 1,8,32)")
@@ -199,12 +244,19 @@ def main() -> int:
                    help="distinct alert identities the events cycle through (default 1000)")
     p.add_argument("--sites", type=int, default=20, help="sites for the notification latency (default 20)")
     p.add_argument("--notify-timeout", type=float, default=60.0, help="seconds to wait for a notice (default 60)")
+    p.add_argument("--digest-window", type=float, default=None,
+                   help="notify.digest_window in seconds (default: watcher's own default)")
     p.add_argument("--db", default="sqlite", choices=["sqlite", "postgresql"])
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (configs, logs, SQLite file)")
     args = p.parse_args()
     if args.events < 1 or args.seconds <= 0 or args.identities < 1 or args.sites < 1:
         p.error("sizes must be positive")
-    return asyncio.run(bench(args))
+    stop_on_sigterm()
+    try:
+        return asyncio.run(bench(args))
+    except KeyboardInterrupt:
+        print("interrupted; servers stopped and temporary files removed", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

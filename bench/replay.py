@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from benchkit import RULES, rfc3339, table, workdir
+from benchkit import RULES, machine, rfc3339, table, workdir
 
 from watcher.config import load_config
 from watcher.replay import replay
@@ -205,7 +205,8 @@ def measure(name: str, config: Any, lines: list[str], repeat: int, profile: bool
         pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(12)
         print(f"--- profile: {name} (by own time) ---")
         print("\n".join(ln for ln in out.getvalue().splitlines() if ln.strip())[:6000], flush=True)
-    return [name, len(lines), len(lines) - ops, best, median, len(lines) / best, len(lines) / median,
+    events = len(lines) - ops
+    return [name, len(lines), events, best, median, events / best, events / median,
             len(result["tickets"]), " ".join(f"{k}:{v}" for k, v in sorted(cats.items())),
             len(result["notifications"])]
 
@@ -244,8 +245,8 @@ def main() -> int:
         name = f"synthetic {args.clients}x{args.sites} sites, {args.hours:g} h"
         rows.append(measure(name, config, lines, args.repeat, args.profile))
     print(f"Replay throughput: watcher.replay.replay() in process, best and median of {args.repeat} runs "
-          f"(synthetic stream generated in {gen:.1f} s, not counted)")
-    print(table(["stream", "lines", "events", "best s", "median s", "lines/s best", "lines/s median",
+          f"(synthetic stream generated in {gen:.1f} s, not counted); {machine()}")
+    print(table(["stream", "lines", "events", "best s", "median s", "events/s best", "events/s median",
                  "tickets", "by category", "notices"], rows))
     return 0
 
