@@ -111,6 +111,10 @@ class EngineWorker:
         self._pending_rules: Config | None = None
         self._results: dict[int, dict[str, Any]] = {}
         self._seen_open: set[str] = set()
+        self._unwritten: dict[str, Any] = {}
+        self._unwritten_rows = 0
+        self._last_commit = 0.0
+        self.commit_interval = 2.0
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
@@ -118,6 +122,8 @@ class EngineWorker:
 
     def _load(self) -> None:
         self.cursor, state, self.epoch = self.store.load_engine_epoch()
+        self._unwritten.clear()
+        self._unwritten_rows = 0
         self.engine = Engine(self.config.rules, self.config.inventory, state)
 
     async def stop(self) -> None:
@@ -249,20 +255,33 @@ class EngineWorker:
         engine.advance(_dt(max(self.clock(), engine.clock)))
         changes = engine.drain()
         answers = {seq: res for seq, res in results.items() if res}
-        if rows or changes.tickets or changes.notices:
-            self.epoch = self.store.commit_batch(last, engine.snapshot(), changes.tickets, changes.notices,
-                                                 self.clock(), op_answers=answers, epoch=self.epoch,
+        for tk in changes.tickets:
+            self._unwritten[tk.id] = tk
+        self._unwritten_rows += len(rows)
+        # Material changes (a ticket opened or resolved, a notice owed, an agent's answer) are
+        # written at once; more evidence on open tickets waits up to commit_interval, because
+        # after a crash the engine replays the inbox from the stored cursor and restores it.
+        due = self._unwritten_rows and (self.clock() - self._last_commit >= self.commit_interval
+                                        or self._unwritten_rows >= 20_000)
+        if changes.material or changes.notices or answers or due or (self._stopping and self._unwritten_rows):
+            self.epoch = self.store.commit_batch(last, engine.snapshot(), list(self._unwritten.values()),
+                                                 changes.notices, self.clock(), op_answers=answers,
+                                                 epoch=self.epoch,
                                                  notice_delay=self.config.service.notify.digest_window)
+            self._unwritten.clear()
+            self._unwritten_rows = 0
+            self._last_commit = self.clock()
         self._results.update(answers)
         while len(self._results) > 10_000:
             self._results.pop(next(iter(self._results)))
         self.cursor = last
         for tk in changes.tickets:
-            if tk.status == "resolved":
+            if tk.status == "resolved" and tk.id in self._seen_open:
                 self.metrics.tickets_resolved.labels(tk.category).inc()
-            elif tk.event_count >= 0 and tk.id not in self._seen_open:
+                self._seen_open.discard(tk.id)
+            elif tk.status != "resolved" and tk.id not in self._seen_open:
                 self.metrics.tickets_opened.labels(tk.category).inc()
-            self._seen_open.add(tk.id)
+                self._seen_open.add(tk.id)
         self.metrics.open_tickets.set(len(engine.tickets))
         self.metrics.unbound_events.set(engine.unbound)
         self.metrics.unrouted_events.set(engine.unrouted)

@@ -35,7 +35,7 @@ class NotifyConfig:
     link_ttl: float = 3 * 86400.0
     enabled: bool = True
     claim_lease: float = 120.0
-    digest_window: float = 2.0
+    digest_window: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,7 @@ def load_service(p: Path) -> ServiceConfig:
                               nr.integer("per_person_per_hour", 20, minimum=1),
                               (base / tdir) if tdir else None, nr.duration("link_ttl", 3 * 86400),
                               nr.flag("enabled", True), nr.duration("claim_lease", 120),
-                              nr.duration("digest_window", 2))
+                              nr.duration("digest_window", 1))
     snmp = SnmpConfig()
     sr = r.child("snmp")
     if sr is not None:

@@ -89,44 +89,67 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._down: set[str] = set()
-        self._sem = asyncio.Semaphore(concurrency)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="notify-dispatcher")
 
     async def stop(self) -> None:
+        """Finish the sends in flight (a send cut off midway would be repeated after a restart)."""
         self._stopping = True
         self._wake.set()
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=35)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
 
     def wake(self) -> None:
         self._wake.set()
 
     async def _run(self) -> None:
-        poll = self.config.service.notify.poll_interval
-        while not self._stopping:
-            try:
-                items = await asyncio.to_thread(self.store.claim_due, self.clock(), self.concurrency * 4,
-                                                self.config.service.notify.claim_lease)
-            except Exception as exc:
-                log.error("outbox unavailable: %s", exc)
-                items = []
-            if items:
-                by_recipient: dict[str, list[OutboxItem]] = {}
-                for item in items:
-                    by_recipient.setdefault(item.recipient, []).append(item)
-                await asyncio.gather(*(self._deliver_bounded(group) for group in by_recipient.values()))
-                continue
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=poll)
+        """Keep up to ``concurrency`` recipients' deliveries in flight; claim more as slots free.
 
-    async def _deliver_bounded(self, items: list[OutboxItem]) -> None:
-        async with self._sem:
-            await self._deliver_group(items)
+        A slow channel (a mail server that times out) holds one slot, not the whole queue.
+        When nothing is due, sleep until the earliest notice falls due, a wake-up from the
+        engine, or the poll interval, whichever comes first.
+        """
+        n = self.config.service.notify
+        inflight: set[asyncio.Task[None]] = set()
+        while not self._stopping:
+            free = self.concurrency - len(inflight)
+            items: list[OutboxItem] = []
+            if free > 0:
+                try:
+                    items = await asyncio.to_thread(self.store.claim_due, self.clock(), free * 4, n.claim_lease)
+                except Exception as exc:
+                    log.error("outbox unavailable: %s", exc)
+            by_recipient: dict[str, list[OutboxItem]] = {}
+            for item in items:
+                by_recipient.setdefault(item.recipient, []).append(item)
+            for group in by_recipient.values():
+                task = asyncio.create_task(self._deliver_group(group))
+                inflight.add(task)
+                task.add_done_callback(inflight.discard)
+            if items and len(inflight) < self.concurrency:
+                continue
+            timeout = n.poll_interval
+            if not items:
+                try:
+                    upcoming = await asyncio.to_thread(self.store.next_due)
+                except Exception:
+                    upcoming = None
+                if upcoming is not None:
+                    timeout = min(timeout, max(0.0, upcoming - self.clock()) + 0.001)
+            self._wake.clear()
+            waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wake.wait()), *inflight}
+            _done, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for fut in pending:
+                if fut not in inflight:
+                    fut.cancel()
+        if inflight:
+            await asyncio.wait(inflight, timeout=30)
 
     def _backoff(self, attempts: int) -> float:
         n = self.config.service.notify

@@ -104,10 +104,16 @@ class Group:
 
 @dataclass
 class Changes:
-    """What one batch of work changed: tickets to store, notices to send."""
+    """What one batch of work changed: tickets to store, notices to send.
+
+    ``material`` is False when the only changes are more evidence on open tickets (event
+    counts, timeline entries): the service may then delay writing them a little and batch
+    them with later changes, since replaying the inbox after a crash restores them.
+    """
 
     tickets: list[Ticket]
     notices: list[Notice]
+    material: bool = True
 
 
 class Engine:
@@ -132,6 +138,7 @@ class Engine:
         self._seq = 0
         self._dirty: dict[str, Ticket] = {}
         self._notices: list[Notice] = []
+        self._material = False
         self._routes: dict[str, list[tuple[Rule, str, int]]] = {}
         self._metric_rules: dict[str, list[tuple[Rule, str]]] = {}
         for r in rules.rules:
@@ -165,9 +172,10 @@ class Engine:
         self._advance_to(_ts(now))
 
     def drain(self) -> Changes:
-        changes = Changes(list(self._dirty.values()), self._notices)
+        changes = Changes(list(self._dirty.values()), self._notices, self._material)
         self._dirty = {}
         self._notices = []
+        self._material = False
         return changes
 
     def next_due(self) -> datetime | None:
@@ -603,6 +611,7 @@ class Engine:
             tk = self.tickets[g.ticket]
             tk.flapping = True
             self._dirty[tk.id] = tk
+            self._material = True
 
     def _set_due(self, g: Group, due: float) -> None:
         if g.due is None or abs(g.due - due) > 1e-6:
@@ -763,6 +772,7 @@ class Engine:
                 tk.callbacks.append(Callback(person, _dt(asked)))
                 del self.early_callbacks[person]
         self._dirty[tid] = tk
+        self._material = True
         kind = "planned" if tk.planned else "opened"
         for person in who:
             self._notify(tk, person, kind, t)
@@ -778,6 +788,7 @@ class Engine:
         tk.notifications.append(NotificationRecord(to, kind, _dt(t)))
         self._notices.append(Notice(tk.id, to, kind, _dt(t)))
         self._dirty[tk.id] = tk
+        self._material = True
 
     def _resolve(self, g: Group, t: float, by: str | None = None) -> None:
         tk = self.tickets.pop(g.ticket, None) if g.ticket else None
@@ -805,6 +816,7 @@ class Engine:
         for person in dict.fromkeys([c.person for c in tk.callbacks] + told):
             self._notify(tk, person, "resolved", t)
         self._dirty[tk.id] = tk
+        self._material = True
 
     def _escalate(self, tk: Ticket, t: float) -> None:
         if tk.status != "open" or tk.planned:
@@ -816,6 +828,7 @@ class Engine:
             tk.resolve_by = client.business_hours.add(_dt(t), ADMIN_HOURS[client.sla][1] * 3600)
         self._notify(tk, "admins", "escalated", t)
         self._dirty[tk.id] = tk
+        self._material = True
 
     # ------------------------------------------------------------ operations
 
@@ -842,6 +855,7 @@ class Engine:
                 if not any(c.person == person for c in found.callbacks):
                     found.callbacks.append(Callback(str(person), _dt(t)))
                     self._dirty[found.id] = found
+                    self._material = True
                 touched.append(found.id)
             if not touched and not a.get("ticket") and person in self.inv.people:
                 # a caller faster than the ticket's hold: remember the wish for a while
@@ -869,6 +883,7 @@ class Engine:
                 for person in tk.affected:
                     self._notify(tk, person, "planned", t)
         self._dirty[tk.id] = tk
+        self._material = True
         return {"tickets": [tk.id]}
 
     def _tickets_for(self, ticket: Any, person: Any) -> Iterable[Ticket]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from sqlalchemy import Engine as SAEngine
 from sqlalchemy import create_engine, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from watcher.model import Notice, Ticket, format_time
 from watcher.store.schema import engine_state, inbox, link_uses, op_results, outbox, tickets
@@ -83,13 +84,16 @@ class Store:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(url, poolclass=NullPool if ":memory:" not in url else None,
+            # A pool that keeps connections open: closing the last connection of a WAL database
+            # checkpoints and deletes the WAL, which costs fsyncs on every transaction.
+            self.engine = create_engine(url, poolclass=QueuePool, pool_size=4, max_overflow=4,
                                         connect_args={"check_same_thread": False, "timeout": 30})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._lead_conn: Connection | None = None
+        self._lead_checked = 0.0
         migrate(self.engine)
 
     def close(self) -> None:
@@ -235,8 +239,11 @@ class Store:
         if self.is_sqlite:
             return True
         if self._lead_conn is not None:
+            if time.monotonic() - self._lead_checked < 1.0:
+                return True
             try:
                 self._lead_conn.execute(text("SELECT 1"))
+                self._lead_checked = time.monotonic()
                 return True
             except Exception:
                 self._drop_lead()
@@ -249,6 +256,7 @@ class Store:
             raise
         if got:
             self._lead_conn = conn
+            self._lead_checked = time.monotonic()
         else:
             conn.close()
         return got
@@ -329,6 +337,12 @@ class Store:
                 conn.execute(update(outbox).where(outbox.c.id.in_([r[0] for r in rows]))
                              .values(state="sending", claimed_at=now))
         return [OutboxItem(int(r[0]), r[1], r[2], r[3], int(r[4]), float(r[5])) for r in rows]
+
+    def next_due(self) -> float | None:
+        """When the earliest pending notice falls due (so the notifier can sleep until then)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.min(outbox.c.due_at)).where(outbox.c.state == "pending")).scalar()
+        return float(value) if value is not None else None
 
     def mark_sent(self, item_id: int, channel: str | None, now: float) -> None:
         with self.write() as conn:
