@@ -184,7 +184,11 @@ def serve(config: Config, listen: str | None = None, db: str | None = None, snmp
     if snmp_listen:
         service = replace(service, snmp=replace(service.snmp, listen=None if snmp_listen == "off" else snmp_listen))
     config = replace(config, service=service)
-    return asyncio.run(_serve(config))
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency; the stdlib loop also works
+        return asyncio.run(_serve(config))
+    return uvloop.run(_serve(config))
 
 
 async def _serve(config: Config) -> int:
