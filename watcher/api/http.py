@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from watcher.api import console
 from watcher.api.auth import IngestAuth, check
 from watcher.collectors.formats import FORMATS
 from watcher.config import Config
@@ -520,20 +521,12 @@ async def post_link(request: web.Request) -> web.Response:
 
 
 async def get_index(request: web.Request) -> web.Response:
-    """A small agent console: open tickets with their SLA clocks."""
+    """The agent console: open and acknowledged tickets with their SLA clocks."""
     rt = request.app[RUNTIME]
-    docs = [d for d in await asyncio.to_thread(rt.store.list_tickets, limit=200) if d["status"] != "resolved"]
-    rows = "".join(
-        f"<tr><td>{escape(d['id'])}</td><td>{escape(d['client'])}</td><td>{escape(d['category'])}</td>"
-        f"<td>{escape(d['title'])}</td><td>{escape(d['status'])}</td><td>{escape(d['opened_at'] or '')}</td>"
-        f"<td>{escape(d['sla']['react_by'] or '-')}</td><td>{len(d['affected'])}</td>"
-        f"<td>{len(d['callbacks'])}</td></tr>" for d in docs)
-    html = ("<!doctype html><meta charset=utf-8><title>watcher</title><h1>watcher: open tickets</h1>"
-            "<table border=1 cellpadding=4><tr><th>id</th><th>client</th><th>category</th><th>title</th>"
-            "<th>status</th><th>opened</th><th>react by</th><th>affected</th><th>callbacks</th></tr>"
-            f"{rows}</table><p>API: <a href=/api/v1/tickets>/api/v1/tickets</a> · "
-            "<a href=/metrics>/metrics</a></p>")
-    return web.Response(text=html, content_type="text/html")
+    docs = []
+    for status in ("open", "acknowledged"):
+        docs += await asyncio.to_thread(rt.store.list_tickets, status, None, None, 1000)
+    return web.Response(text=console.render(docs, utcnow()), content_type="text/html")
 
 
 @web.middleware
