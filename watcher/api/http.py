@@ -486,14 +486,19 @@ async def post_reload(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- signed links
 
 
-async def get_link(request: web.Request) -> web.Response:
-    """A signed link from a message: show a confirmation form (GET never changes anything)."""
-    rt = request.app[RUNTIME]
-    token = request.match_info["token"]
+def _link_claims(request: web.Request) -> links.LinkClaims | web.Response:
+    """The verified claims of the link in the path, or the 403 page that says why not."""
     try:
-        claims = links.verify(rt.secret, token, utcnow())
+        return links.verify(request.app[RUNTIME].secret, request.match_info["token"], utcnow())
     except links.LinkError as exc:
         return web.Response(status=403, text=f"This link is not valid: {exc}")
+
+
+async def get_link(request: web.Request) -> web.Response:
+    """A signed link from a message: show a confirmation form (GET never changes anything)."""
+    claims = _link_claims(request)
+    if isinstance(claims, web.Response):
+        return claims
     text = {"callback": "Tell me when it is fixed / Powiadom mnie, gdy będzie naprawione",
             "planned": "It is a planned break / To planowana przerwa",
             "failure": "It is a sudden failure / To nagła awaria"}.get(claims.action, claims.action)
@@ -504,11 +509,9 @@ async def get_link(request: web.Request) -> web.Response:
 
 async def post_link(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    token = request.match_info["token"]
-    try:
-        claims = links.verify(rt.secret, token, utcnow())
-    except links.LinkError as exc:
-        return web.Response(status=403, text=f"This link is not valid: {exc}")
+    claims = _link_claims(request)
+    if isinstance(claims, web.Response):
+        return claims
     if not await asyncio.to_thread(rt.store.use_link, claims.nonce, time.time()):
         return web.Response(status=410, text="This link was already used.")
     if claims.action == "callback":
