@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import signal
 import sys
@@ -19,6 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from watcher.api.auth import IngestAuth
@@ -101,7 +101,7 @@ async def _store_events(rt: Runtime, events: list[Any]) -> None:
     """The sink of every built-in collector: the same durable inbox as HTTP ingest."""
     if not events:
         return
-    rows = [InboxRow("event", ev.source, ev.occurrence_key, time.time(), json.dumps(ev.to_dict()))
+    rows = [InboxRow("event", ev.source, ev.occurrence_key, time.time(), orjson.dumps(ev.to_dict()).decode())
             for ev in events]
     seqs = await rt.ingestor.submit(rows)
     for ev, seq in zip(events, seqs, strict=True):

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from watcher.config import Config
 from watcher.metrics import Metrics
@@ -36,7 +37,8 @@ class Ingestor:
         self.store = store
         self.on_commit = on_commit
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[list[InboxRow], asyncio.Future[list[int | None]]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[list[InboxRow], asyncio.Future[list[int | None]],
+                                         Callable[[list[int | None]], None] | None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -49,10 +51,15 @@ class Ingestor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def submit(self, rows: list[InboxRow]) -> list[int | None]:
-        """Store rows durably; the seq of each new row, None for duplicates."""
+    async def submit(self, rows: list[InboxRow],
+                     before_wake: Callable[[list[int | None]], None] | None = None) -> list[int | None]:
+        """Store rows durably; the seq of each new row, None for duplicates.
+
+        ``before_wake`` sees the seqs after the commit and before the engine is woken (the
+        HTTP path hands the engine the events it already parsed).
+        """
         fut: asyncio.Future[list[int | None]] = asyncio.get_running_loop().create_future()
-        await self._queue.put((rows, fut))
+        await self._queue.put((rows, fut, before_wake))
         return await fut
 
     async def _run(self) -> None:
@@ -69,15 +76,18 @@ class Ingestor:
                 seqs = await asyncio.to_thread(self.store.append, rows)
             except Exception as exc:  # the store is down: every waiting request gets the error
                 log.error("ingest write failed: %s", exc)
-                for _, fut in batch:
+                for _, fut, _ in batch:
                     if not fut.done():
                         fut.set_exception(exc)
                     self._queue.task_done()
                 continue
             pos = 0
-            for b_rows, fut in batch:
+            for b_rows, fut, before_wake in batch:
+                got = seqs[pos:pos + len(b_rows)]
+                if before_wake is not None:
+                    before_wake(got)
                 if not fut.done():
-                    fut.set_result(seqs[pos:pos + len(b_rows)])
+                    fut.set_result(got)
                 pos += len(b_rows)
             self.on_commit()
             for _ in batch:
@@ -112,6 +122,7 @@ class EngineWorker:
         self._results: dict[int, dict[str, Any]] = {}
         self._seen_open: set[str] = set()
         self._unwritten: dict[str, Any] = {}
+        self._primed: dict[int, Event] = {}
         self._unwritten_rows = 0
         self._last_commit = 0.0
         self.commit_interval = 2.0
@@ -122,6 +133,7 @@ class EngineWorker:
 
     def _load(self) -> None:
         self.cursor, state, self.epoch = self.store.load_engine_epoch()
+        self._primed.clear()
         self._unwritten.clear()
         self._unwritten_rows = 0
         self.engine = Engine(self.config.rules, self.config.inventory, state)
@@ -135,6 +147,15 @@ class EngineWorker:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def prime(self, seqs: list[int | None], events: list[Event]) -> None:
+        """Events this process just stored, already parsed: the engine skips decoding them
+        again.  Only a cache: rows from other replicas, or after a restart, are decoded."""
+        if len(self._primed) > 100_000:
+            return
+        for seq, ev in zip(seqs, events, strict=True):
+            if seq is not None and seq > self.cursor:
+                self._primed[seq] = ev
 
     def reload(self, config: Config) -> None:
         """Use new rules and inventory from the next batch on (built and validated by the caller)."""
@@ -238,12 +259,14 @@ class EngineWorker:
         last = self.cursor
         for seq, kind, received_at, payload in rows:
             last = seq
-            try:
-                raw = json.loads(payload)
-                item: Event | Op = op_from_dict(raw) if kind == "op" else Event.from_dict(raw)
-            except (ValueError, EventError) as exc:
-                log.error("inbox row %d cannot be read, skipped: %s", seq, exc)
-                continue
+            item: Event | Op | None = self._primed.pop(seq, None)
+            if item is None:
+                try:
+                    raw = orjson.loads(payload)
+                    item = op_from_dict(raw) if kind == "op" else Event.from_dict(raw)
+                except (ValueError, EventError) as exc:
+                    log.error("inbox row %d cannot be read, skipped: %s", seq, exc)
+                    continue
             now = _dt(max(received_at, engine.clock))
             if isinstance(item, Op) and seq in self._waiters:
                 item.at = now
@@ -252,6 +275,9 @@ class EngineWorker:
             except (ValueError, EventError) as exc:  # one bad row must not stall the engine
                 log.error("inbox row %d could not be handled, skipped: %s", seq, exc)
                 results[seq] = {"error": str(exc)}
+        if self._primed and rows:
+            for stale in [k for k in self._primed if k <= last]:  # primed after this step read them
+                self._primed.pop(stale, None)
         engine.advance(_dt(max(self.clock(), engine.clock)))
         changes = engine.drain()
         answers = {seq: res for seq, res in results.items() if res}

@@ -7,7 +7,6 @@ transaction, so what it writes is all there or none of it is.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine as SAEngine
@@ -26,6 +26,11 @@ from sqlalchemy.pool import QueuePool
 
 from watcher.model import Notice, Ticket, format_time
 from watcher.store.schema import engine_state, inbox, link_uses, op_results, outbox, tickets
+
+
+def _dumps(data: Any) -> str:
+    return orjson.dumps(data).decode()
+
 
 ENGINE_LOCK = 0x77617463  # advisory lock ids on PostgreSQL ("watc", "watd")
 INBOX_LOCK = 0x77617464
@@ -179,7 +184,7 @@ class Store:
                                .where(engine_state.c.name == name)).first()
         if row is None:
             return 0, None, 0
-        return int(row[0]), json.loads(row[1]), int(row[2])
+        return int(row[0]), orjson.loads(row[1]), int(row[2])
 
     def commit_batch(self, cursor: int, state: dict[str, Any], changed: Sequence[Ticket],
                      notices: Sequence[Notice], now: float, name: str = "main",
@@ -194,24 +199,24 @@ class Store:
         with self.write() as conn:
             new_epoch = (epoch or 0) + 1
             if epoch is None:
-                up = self._insert(engine_state).values(name=name, cursor=cursor, state=json.dumps(state),
+                up = self._insert(engine_state).values(name=name, cursor=cursor, state=_dumps(state),
                                                         updated_at=now, epoch=new_epoch)
                 conn.execute(up.on_conflict_do_update(index_elements=["name"], set_={
                     "cursor": up.excluded.cursor, "state": up.excluded.state,
                     "updated_at": up.excluded.updated_at, "epoch": engine_state.c.epoch + 1}))
             elif epoch == 0 and conn.execute(select(engine_state.c.name).where(engine_state.c.name == name)
                                              ).first() is None:
-                conn.execute(engine_state.insert().values(name=name, cursor=cursor, state=json.dumps(state),
+                conn.execute(engine_state.insert().values(name=name, cursor=cursor, state=_dumps(state),
                                                           updated_at=now, epoch=new_epoch))
             else:
                 done = conn.execute(update(engine_state).where(
                     (engine_state.c.name == name) & (engine_state.c.epoch == epoch)).values(
-                    cursor=cursor, state=json.dumps(state), updated_at=now, epoch=new_epoch))
+                    cursor=cursor, state=_dumps(state), updated_at=now, epoch=new_epoch))
                 if done.rowcount != 1:
                     raise LostLeadership(f"engine state {name!r} moved past epoch {epoch}")
             if op_answers:
                 conn.execute(self._insert(op_results).on_conflict_do_nothing(index_elements=["seq"]),
-                             [{"seq": seq, "result": json.dumps(res), "created_at": now}
+                             [{"seq": seq, "result": _dumps(res), "created_at": now}
                               for seq, res in op_answers.items()])
             if changed:
                 ins = self._insert(tickets)
@@ -219,7 +224,7 @@ class Store:
                     c: getattr(ins.excluded, c) for c in ("status", "resolved_at", "updated_at", "data")}),
                     [{"id": tk.id, "client": tk.client, "site": tk.site, "category": tk.category,
                       "status": tk.status, "opened_at": tk.opened_at, "resolved_at": tk.resolved_at,
-                      "updated_at": now, "data": json.dumps(tk.to_dict(), ensure_ascii=False)}
+                      "updated_at": now, "data": _dumps(tk.to_dict())}
                      for tk in changed])
             if notices:
                 conn.execute(self._insert(outbox).on_conflict_do_nothing(
@@ -231,7 +236,7 @@ class Store:
     def op_result(self, seq: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(op_results.c.result).where(op_results.c.seq == seq)).first()
-        return json.loads(row[0]) if row is not None else None
+        return orjson.loads(row[0]) if row is not None else None
 
     def try_lead(self) -> bool:
         """Take (or keep) the engine's leadership: a PostgreSQL session advisory lock held on a
@@ -283,7 +288,7 @@ class Store:
             q = q.where(tickets.c.opened_at >= since.astimezone(UTC))
         with self.engine.connect() as conn:
             rows = conn.execute(q.limit(limit).offset(offset)).all()
-            docs = [json.loads(r[0]) for r in rows]
+            docs = [orjson.loads(r[0]) for r in rows]
             self._merge_outbox(conn, docs)
         return docs
 
@@ -292,7 +297,7 @@ class Store:
             row = conn.execute(select(tickets.c.data).where(tickets.c.id == ticket_id)).first()
             if row is None:
                 return None
-            docs: list[dict[str, Any]] = [json.loads(row[0])]
+            docs: list[dict[str, Any]] = [orjson.loads(row[0])]
             self._merge_outbox(conn, docs)
         return docs[0]
 
