@@ -383,3 +383,12 @@ def test_link_down_resolved_by_its_own_resolved_event(run: Run) -> None:
     run.advance(30)
     (tk,) = run.tickets.values()
     assert tk.status == "resolved" and tk.resolved_at == T0 + timedelta(minutes=15)
+
+
+def test_alerts_no_rule_names_are_forgotten_once_quiet(run: Run) -> None:
+    run.at(0, alertname="ColdStart", snmp_agent="192.0.2.1")  # a trap that never resolves
+    run.at(1, **PROBE1)
+    run.advance(24 * 60)
+    run.engine.snapshot()
+    names = {a.labels.get("alertname") for a in run.engine.alerts.values()}
+    assert names == {"ProbeFailed"}, "the routed alert stays while it fires; the unrouted one is gone"

@@ -44,6 +44,7 @@ ACTIVE = ("pending", "open", "resolving")
 TIMELINE_CAP = 300
 RESOLVED_ALERT_TTL = 6 * 3600.0
 EARLY_CALLBACK_TTL = 15 * 60.0
+UNROUTED_ALERT_TTL = 3600.0
 
 _DEFAULT_TITLES = {
     "internet": {"pl": "Brak dostępu do internetu: {site_name}", "en": "Internet outage: {site_name}"},
@@ -912,9 +913,18 @@ class Engine:
         }
 
     def _prune(self) -> None:
+        """Forget what can no longer matter, so the state does not grow without bound: resolved
+        alerts after a while, alerts no rule names once they go quiet (a trap that never
+        resolves), and callers' early wishes past their time."""
         horizon = self.clock - RESOLVED_ALERT_TTL
-        for fp in [fp for fp, a in self.alerts.items() if a.status == "resolved" and a.last < horizon]:
+        quiet = self.clock - UNROUTED_ALERT_TTL
+        stale = [fp for fp, a in self.alerts.items()
+                 if (a.status == "resolved" and a.last < horizon)
+                 or (a.last < quiet and not self._route(fp, a.labels))]
+        for fp in stale:
             del self.alerts[fp]
+        for person in [p for p, at in self.early_callbacks.items() if self.clock - at > EARLY_CALLBACK_TTL]:
+            del self.early_callbacks[person]
 
     def _restore(self, s: dict[str, Any]) -> None:
         self.clock = float(s.get("clock", 0.0))
