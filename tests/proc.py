@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -43,9 +44,19 @@ class WatcherProcess:
         raise TimeoutError(f"watcher did not start:\n{self.log.read_text()}")
 
     def kill(self) -> None:
+        """SIGKILL the service; with worker processes, wait until they are gone from the port."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    pass
+            except OSError:
+                return
+            time.sleep(0.1)
+        raise TimeoutError("the killed service's workers still answer on its port")
 
     def stop(self) -> int:
         if self.proc is None or self.proc.poll() is not None:

@@ -77,13 +77,13 @@ def mails(smtp: SmtpServer) -> Counter[tuple[str, str]]:
     return Counter((m["To"], str(m["Subject"])) for m in smtp.messages)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_outage_signal_to_ticket_to_people_and_back(backend: str, tmp_path: Path,
+@pytest.mark.parametrize(("backend", "workers"), [("sqlite", 1), ("postgresql", 1), ("sqlite", 2), ("postgresql", 2)])
+def test_outage_signal_to_ticket_to_people_and_back(backend: str, workers: int, tmp_path: Path,
                                                     request: pytest.FixtureRequest) -> None:
     db = f"sqlite:///{tmp_path / 'watcher.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
     with SmtpServer() as smtp, HttpReceiver() as http:
         cfg = write_config(tmp_path, smtp, http, db)
-        w = WatcherProcess(cfg, free_port(), tmp_path / "watcher.log")
+        w = WatcherProcess(cfg, free_port(), tmp_path / "watcher.log", extra=["--workers", str(workers)])
         w.start()
         try:
             start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)

@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import signal
+import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
 from typing import Any
 
@@ -50,7 +52,9 @@ def _secret(config: Config) -> bytes:
     return hashlib.sha256(b"watcher-link|" + config.service.db_url.encode()).digest()
 
 
-def build_app(config: Config, metrics: Metrics | None = None) -> web.Application:
+def build_app(config: Config, metrics: Metrics | None = None, primary: bool = True) -> web.Application:
+    """The whole service as an aiohttp application; ``primary`` also runs the collectors and
+    the SNMP receiver (one worker of several does)."""
     app = web.Application(client_max_size=config.service.max_body_bytes + 1024, middlewares=[read_auth])
     metrics = metrics or Metrics()
     holder: dict[str, Any] = {}
@@ -79,9 +83,10 @@ def build_app(config: Config, metrics: Metrics | None = None) -> web.Application
         rt.reload = reload
         app[RUNTIME] = rt
         holder["rt"] = rt
-        snmp = await _start_snmp(config, rt)
+        snmp = await _start_snmp(config, rt) if primary else None
         async with contextlib.AsyncExitStack() as stack:
-            await _start_collectors(config, rt, stack)
+            if primary:
+                await _start_collectors(config, rt, stack)
             try:
                 yield
             finally:
@@ -175,7 +180,8 @@ async def _start_snmp(config: Config, rt: Runtime) -> Any:
     return receiver
 
 
-def serve(config: Config, listen: str | None = None, db: str | None = None, snmp_listen: str | None = None) -> int:
+def serve(config: Config, listen: str | None = None, db: str | None = None, snmp_listen: str | None = None,
+          workers: int | None = None) -> int:
     service = config.service
     if listen:
         service = replace(service, listen=listen)
@@ -183,23 +189,115 @@ def serve(config: Config, listen: str | None = None, db: str | None = None, snmp
         service = replace(service, db_url=db)
     if snmp_listen:
         service = replace(service, snmp=replace(service.snmp, listen=None if snmp_listen == "off" else snmp_listen))
+    if workers:
+        service = replace(service, workers=workers)
     config = replace(config, service=service)
+    if config.service.workers > 1:
+        return _serve_workers(config)
+    return _run(_serve(config))
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency; the stdlib loop also works
-        return asyncio.run(_serve(config))
-    return uvloop.run(_serve(config))
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
-async def _serve(config: Config) -> int:
-    app = build_app(config)
-    host, _, port = config.service.listen.rpartition(":")
+def _listen_socket(listen: str) -> socket.socket:
+    host, _, port = listen.rpartition(":")
+    host = (host or "127.0.0.1").strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, int(port)))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve_workers(config: Config) -> int:
+    """Several worker processes on one listening socket (the kernel spreads connections).
+
+    Every worker takes requests and group-commits its own batches; one at a time runs the
+    engine (the store's leadership lock) and the notifier claims rows with locks, so the
+    outcome is the same as with one process.  Only worker 0 runs the collectors and the
+    SNMP receiver.  If a worker dies the others are stopped and the service exits non-zero,
+    for the supervisor (systemd) to restart it whole.
+    """
+    Store(config.service.db_url).close()  # migrate once, before the workers start
+    sock = _listen_socket(config.service.listen)
+    children: list[int] = []
+    for index in range(config.service.workers):
+        pid = os.fork()
+        if pid == 0:  # the worker: nothing of the parent's runs here but the config and the socket
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_DFL)
+            _stop_with_parent()
+            code = 1
+            try:
+                code = _run(_serve(config, sock=sock, primary=index == 0, announce=False))
+            except BaseException:
+                log.exception("worker %d failed", index)
+            finally:
+                os._exit(code)
+        children.append(pid)
+    host, port = sock.getsockname()[:2]
+    print(f"watcher listening on http://{host}:{port}/ ({len(children)} workers)", flush=True)
+
+    def forward(sig: int, _frame: Any) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, sig)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    code = 0
+    alive = set(children)
+    while alive:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        alive.discard(pid)
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+        if os.waitstatus_to_exitcode(status) != 0 and alive:
+            log.error("worker %d ended with %d; stopping the others", pid, os.waitstatus_to_exitcode(status))
+            code = 1
+            forward(signal.SIGTERM, None)
+    sock.close()
+    return code
+
+
+def _stop_with_parent() -> None:
+    """Ask Linux to send this worker SIGTERM when the parent dies (even by SIGKILL), so that
+    no orphan keeps serving the port or holding the engine's lock."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the supervisor has to stop the workers
+        pass
+
+
+async def _serve(config: Config, sock: socket.socket | None = None, primary: bool = True,
+                 announce: bool = True) -> int:
+    app = build_app(config, primary=primary)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=10.0, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host or "127.0.0.1", int(port))
+    if sock is None:
+        host, _, port = config.service.listen.rpartition(":")
+        site: web.BaseSite = web.TCPSite(runner, host or "127.0.0.1", int(port))
+    else:
+        site = web.SockSite(runner, sock)
     await site.start()
-    addr = runner.addresses[0] if runner.addresses else (host, port)
-    print(f"watcher listening on http://{addr[0]}:{addr[1]}/", flush=True)
+    if announce:
+        addr = runner.addresses[0]
+        print(f"watcher listening on http://{addr[0]}:{addr[1]}/", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -217,5 +315,6 @@ async def _serve(config: Config) -> int:
     await stop.wait()
     log.info("stopping")
     await runner.cleanup()
-    print("watcher stopped", file=sys.stderr, flush=True)
+    if announce:
+        print("watcher stopped", file=sys.stderr, flush=True)
     return 0

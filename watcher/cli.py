@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", help="HOST:PORT (default from watcher.yaml, else 127.0.0.1:8080)")
     serve.add_argument("--db", help="database URL (sqlite:///path or postgresql+psycopg://...)")
     serve.add_argument("--snmp-listen", help="HOST:PORT for SNMP traps, or 'off'")
+    serve.add_argument("--workers", type=int, help="worker processes taking requests (default 1)")
     check = sub.add_parser("check", help="validate the configuration files")
     _config_arg(check)
     rp = sub.add_parser("replay", help="run the engine on a recorded stream, print JSON")
@@ -75,9 +77,26 @@ def main(argv: list[str] | None = None) -> int:
         return _rules_test(config, args.event)
     if args.command == "report":
         return _report(config, args)
+    if args.workers is not None and args.workers < 1:
+        print("error: --workers: at least 1", file=sys.stderr)
+        return 2
+    metrics_dir = None
+    if (args.workers or config.service.workers) > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # prometheus_client reads this when it is first imported, so it is set here, before
+        # the service's modules load: every worker then writes its metrics where /metrics adds them up
+        import tempfile
+
+        metrics_dir = tempfile.mkdtemp(prefix="watcher-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from watcher.app import serve
 
-    return serve(config, listen=args.listen, db=args.db, snmp_listen=args.snmp_listen)
+    try:
+        return serve(config, listen=args.listen, db=args.db, snmp_listen=args.snmp_listen, workers=args.workers)
+    finally:
+        if metrics_dir:
+            import shutil
+
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _report(config: object, args: argparse.Namespace) -> int:

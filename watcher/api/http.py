@@ -22,14 +22,14 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from watcher.api import console
 from watcher.api.auth import IngestAuth, check
 from watcher.collectors.formats import FORMATS
 from watcher.config import Config
 from watcher.config.rules import parse_matcher
-from watcher.metrics import Metrics
+from watcher.metrics import Metrics, exposition
 from watcher.model import EventError, Op, format_time, parse_time, utcnow
 from watcher.notify import links
 from watcher.pipeline import EngineWorker, Ingestor
@@ -390,7 +390,7 @@ async def get_metrics(request: web.Request) -> web.Response:
             rt.metrics.collector_errors.labels(name).set(h.errors)
             if h.last_duration is not None:
                 rt.metrics.collector_duration.labels(name).set(h.last_duration)
-    body = generate_latest(rt.metrics.registry)
+    body = exposition(rt.metrics.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -68,6 +68,7 @@ class ServiceConfig:
     secret_key: str = field(default="", repr=False)
     max_body_bytes: int = 10 * 1024 * 1024
     engine_tick: float = 1.0
+    workers: int = 1
     auth: dict[str, AuthConfig] = field(default_factory=dict)
     notify: NotifyConfig = NotifyConfig()
     snmp: SnmpConfig = SnmpConfig()
@@ -165,7 +166,7 @@ def load_config(path: Path | str | None = None) -> Config:
 def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
-                  "engine_tick", "auth", "notify", "snmp", "collectors", "mail"})
+                  "engine_tick", "workers", "auth", "notify", "snmp", "collectors", "mail"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -228,5 +229,6 @@ def load_service(p: Path) -> ServiceConfig:
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
-        engine_tick=r.duration("engine_tick", 1.0), auth=auth, notify=notify, snmp=snmp,
+        engine_tick=r.duration("engine_tick", 1.0), workers=r.integer("workers", 1, minimum=1),
+        auth=auth, notify=notify, snmp=snmp,
     )

@@ -7,6 +7,8 @@ transaction, so what it writes is all there or none of it is.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -34,6 +36,7 @@ def _dumps(data: Any) -> str:
 
 ENGINE_LOCK = 0x77617463  # advisory lock ids on PostgreSQL ("watc", "watd")
 INBOX_LOCK = 0x77617464
+MIGRATE_LOCK = 0x77617465
 
 
 class LostLeadership(Exception):
@@ -75,6 +78,11 @@ def migrate(engine: SAEngine) -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
+        # replicas or workers starting together migrate one after the other
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATE_LOCK})
+        elif engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
@@ -98,6 +106,7 @@ class Store:
             self.engine = create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._lead_conn: Connection | None = None
+        self._lead_fd: int | None = None
         self._lead_checked = 0.0
         migrate(self.engine)
 
@@ -120,7 +129,12 @@ class Store:
                 self.store._write_lock.acquire()
             self._ctx = self.store.engine.begin()
             try:
-                return self._ctx.__enter__()
+                conn = self._ctx.__enter__()
+                if self.store.is_sqlite:
+                    # Take the write lock up front: another process's write between this
+                    # transaction's first read and its first write would otherwise fail it.
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return conn
             except BaseException:
                 if self.store._write_lock:
                     self.store._write_lock.release()
@@ -240,9 +254,10 @@ class Store:
 
     def try_lead(self) -> bool:
         """Take (or keep) the engine's leadership: a PostgreSQL session advisory lock held on a
-        connection of its own.  SQLite serves one process, which always leads."""
+        connection of its own; for SQLite, an exclusive lock on a file beside the database
+        (the worker processes of one host share it)."""
         if self.is_sqlite:
-            return True
+            return self._lead_file()
         if self._lead_conn is not None:
             if time.monotonic() - self._lead_checked < 1.0:
                 return True
@@ -266,7 +281,25 @@ class Store:
             conn.close()
         return got
 
+    def _lead_file(self) -> bool:
+        if self._lead_fd is not None:
+            return True
+        path = self.url.split("///", 1)[-1]
+        if not path or path == ":memory:":
+            return True
+        fd = os.open(path + ".engine-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._lead_fd = fd
+        return True
+
     def _drop_lead(self) -> None:
+        if self._lead_fd is not None:
+            os.close(self._lead_fd)  # closing releases the lock
+            self._lead_fd = None
         if self._lead_conn is not None:
             try:
                 self._lead_conn.invalidate()
