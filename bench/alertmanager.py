@@ -142,14 +142,16 @@ async def bench(args: argparse.Namespace) -> int:
         wdir.mkdir()
         async with Receiver() as hook, \
                 Alertmanager(wd / "am", f"http://127.0.0.1:{hook.port}/webhook") as am, \
-                WatcherServer(wdir, ROOT / "rules.yaml", ROOT / "inventory.yaml", db_url) as srv, \
+                WatcherServer(wdir, ROOT / "rules.yaml", ROOT / "inventory.yaml", db_url,
+                              {"workers": args.workers}) as srv, \
                 client_session(max(concs)) as session:
             assert am.proc is not None and srv.proc is not None
             null = NullServer(wd) if args.null else None
             if null is not None:
                 await asyncio.to_thread(null.__enter__)
             try:
-                print(f"watcher {srv.url} (db {args.db}), alertmanager {am.url} ({AM_BIN}), {machine()}\n",
+                print(f"watcher {srv.url} (db {args.db}, {args.workers} workers), "
+                      f"alertmanager {am.url} ({AM_BIN}), {machine()}\n",
                       flush=True)
                 factory = AlertFactory(args.identities)
                 rows: list[list[Any]] = []
@@ -202,6 +204,7 @@ def main() -> int:
     p.add_argument("--concurrency", default="1,8,32", help="concurrent requests (default 1,8,32)")
     p.add_argument("--identities", type=int, default=1000, help="distinct alerts (default 1000)")
     p.add_argument("--db", default="sqlite", choices=["sqlite", "postgresql"])
+    p.add_argument("--workers", type=int, default=1, help="watcher serve --workers (worker processes)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (configs, logs, SQLite file)")
     p.add_argument("--no-null", dest="null", action="store_false", help="skip the do-nothing server")
     args = p.parse_args()

@@ -166,13 +166,14 @@ async def bench(args: argparse.Namespace) -> int:
             inv_path = wd / "inventory.yaml"
             inv_path.write_text(yaml.safe_dump(inv.doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
             rules = shortened_rules(wd / "rules.yaml")
-            extra: dict[str, Any] = {"public_url": "http://127.0.0.1:9/"}
+            extra: dict[str, Any] = {"public_url": "http://127.0.0.1:9/", "workers": args.workers}
             if args.digest_window is not None:
                 extra["notify"] = {"digest_window": f"{args.digest_window:g}s"}
             async with WatcherServer(wd, rules, inv_path, db_url, extra) as srv, \
                     client_session(max([*concs, args.sites])) as session:
                 assert srv.proc is not None
-                print(f"watcher {srv.url} db={args.db} python={platform.python_version()} {machine()}")
+                print(f"watcher {srv.url} db={args.db} workers={args.workers} "
+                      f"python={platform.python_version()} {machine()}")
                 print(f"inventory: {len(inv.sites)} sites generated; rules: {rules.name} "
                       "(site-internet ProbeFailed for: 0s)\n", flush=True)
 
@@ -247,6 +248,7 @@ def main() -> int:
     p.add_argument("--digest-window", type=float, default=None,
                    help="notify.digest_window in seconds (default: watcher's own default)")
     p.add_argument("--db", default="sqlite", choices=["sqlite", "postgresql"])
+    p.add_argument("--workers", type=int, default=1, help="watcher serve --workers (worker processes)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (configs, logs, SQLite file)")
     args = p.parse_args()
     if args.events < 1 or args.seconds <= 0 or args.identities < 1 or args.sites < 1:

@@ -243,7 +243,8 @@ def _serve_workers(config: Config) -> int:
                 os._exit(code)
         children.append(pid)
     host, port = sock.getsockname()[:2]
-    print(f"watcher listening on http://{host}:{port}/ ({len(children)} workers)", flush=True)
+    log.info("%d worker processes", len(children))
+    print(f"watcher listening on http://{host}:{port}/", flush=True)
 
     def forward(sig: int, _frame: Any) -> None:
         for child in children:
