@@ -389,6 +389,18 @@ async def test_alertmanager_webhook(api: Api) -> None:
     assert status == 400 and "alerts" in body["error"], body
 
 
+async def test_alertmanager_truncated_alerts_are_counted(api: Api) -> None:
+    payload = json.loads((FIXTURES / "alertmanager_firing.json").read_bytes())
+    payload["truncatedAlerts"] = 3
+    status, body = await api.post("/webhooks/alertmanager", payload)
+    assert status == 200, body
+    assert await api.metric("watcher_truncated_alerts_total", path="alertmanager") == 3
+    # a normalized event cannot fake it, whatever its annotations say
+    event = {"labels": {"alertname": "X"}, "annotations": {"truncated_alerts": "99"}}
+    assert (await api.post("/api/v1/events", [event]))[0] == 200
+    assert await api.metric("watcher_truncated_alerts_total", path="events") in (None, 0)
+
+
 async def test_unknown_webhook_is_404(api: Api) -> None:
     status, body = await api.post("/webhooks/unknown", raw=(FIXTURES / "alertmanager_firing.json").read_bytes())
     assert status == 404 and "unknown" in body["error"], body

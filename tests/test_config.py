@@ -669,3 +669,13 @@ def test_business_hours_keep_the_callers_time_zone() -> None:
     got = office_hours().add(begin, 4 * 3600)
     assert got == datetime(2026, 11, 4, 10, 0, tzinfo=WARSAW) and got.tzinfo is WARSAW
     assert got - begin == timedelta(hours=19)
+
+
+def test_sqlite_synchronous_must_be_full_or_normal(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text("rules: []\n")
+    (tmp_path / "inventory.yaml").write_text("clients: []\n")
+    cfg = tmp_path / "watcher.yaml"
+    cfg.write_text("rules: rules.yaml\ninventory: inventory.yaml\nsqlite_synchronous: off\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    assert err.value.line == 3 and err.value.key == "sqlite_synchronous", str(err.value)

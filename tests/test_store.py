@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -383,3 +384,16 @@ def test_migrations_run_twice(db_url: str) -> None:
         second.close()
     third = Store(db_url)
     third.close()
+
+
+def test_sqlite_synchronous_setting(tmp_path: Path) -> None:
+    """FULL (2) by default, so a 2xx survives a power loss; NORMAL (1) when configured."""
+    from sqlalchemy import text
+
+    for setting, expected in (("full", 2), ("normal", 1)):
+        s = Store(f"sqlite:///{tmp_path / setting}.db", setting)
+        try:
+            with s.engine.connect() as conn:
+                assert conn.execute(text("PRAGMA synchronous")).scalar() == expected
+        finally:
+            s.close()

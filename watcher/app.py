@@ -60,7 +60,7 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
     holder: dict[str, Any] = {}
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        store = await asyncio.to_thread(Store, config.service.db_url)
+        store = await asyncio.to_thread(Store, config.service.db_url, config.service.sqlite_synchronous)
         secret = _secret(config)
         dispatcher = Dispatcher(config, store, metrics, secret)
         worker = EngineWorker(config, store, metrics, dispatcher.wake, tick=config.service.engine_tick)

@@ -30,6 +30,8 @@ class Metrics:
                                         "already stored", ["source"], registry=r)
         self.ingest_rejected = Counter("watcher_ingest_rejected", "Requests refused, by path and reason",
                                        ["path", "reason"], registry=r)
+        self.truncated_alerts = Counter("watcher_truncated_alerts", "Alerts a sender left out of its payloads "
+                                        "(Alertmanager's and Grafana's truncatedAlerts)", ["path"], registry=r)
         self.auth_failures = Counter("watcher_auth_failures", "Ingest requests with a missing or wrong "
                                      "credential", ["path"], registry=r)
         self.tickets_opened = Counter("watcher_tickets_opened", "Tickets opened, by category", ["category"],

@@ -135,6 +135,9 @@ async def _ingest(request: web.Request, fmt: str, auth_path: str) -> web.Respons
     except (ValueError, TypeError, KeyError, OverflowError) as exc:
         rt.metrics.ingest_rejected.labels(auth_path, "invalid").inc()
         return _error(400, f"invalid payload: {exc}")
+    truncated = max((_count(ev.annotations.get("truncated_alerts")) for ev in events), default=0)
+    if truncated and fmt in ("alertmanager", "grafana"):
+        rt.metrics.truncated_alerts.labels(auth_path).inc(truncated)
     received = time.time()
     rows = []
     for ev in events:
@@ -153,6 +156,10 @@ async def _ingest(request: web.Request, fmt: str, auth_path: str) -> web.Respons
             source_label(ev.source)).inc()
     rt.metrics.ingest_seconds.labels(auth_path).observe(time.perf_counter() - started)
     return _json({"status": "success", "accepted": accepted, "duplicates": len(rows) - accepted})
+
+
+def _count(text: str | None) -> int:
+    return int(text) if text and text.isdigit() else 0
 
 
 async def post_events(request: web.Request) -> web.Response:

@@ -69,6 +69,7 @@ class ServiceConfig:
     max_body_bytes: int = 10 * 1024 * 1024
     engine_tick: float = 1.0
     workers: int = 1
+    sqlite_synchronous: str = "full"
     auth: dict[str, AuthConfig] = field(default_factory=dict)
     notify: NotifyConfig = NotifyConfig()
     snmp: SnmpConfig = SnmpConfig()
@@ -166,7 +167,7 @@ def load_config(path: Path | str | None = None) -> Config:
 def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
-                  "engine_tick", "workers", "auth", "notify", "snmp", "collectors", "mail"})
+                  "engine_tick", "workers", "sqlite_synchronous", "auth", "notify", "snmp", "collectors", "mail"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -210,6 +211,9 @@ def load_service(p: Path) -> ServiceConfig:
             users.append({k: (_secret(ur, k) if k.endswith("_key") else ur.text(k)) for k in ur.data})
         snmp = SnmpConfig(None if listen == "off" else listen, tuple(sr.str_list("communities")) or ("public",),
                           tuple(users))
+    sync = r.text("sqlite_synchronous", "full")
+    if sync not in ("full", "normal"):
+        r.fail("sqlite_synchronous", "expected full (fsync every commit) or normal")
     collectors = CollectorsConfig()
     cr = r.child("collectors")
     if cr is not None:
@@ -230,5 +234,6 @@ def load_service(p: Path) -> ServiceConfig:
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
         engine_tick=r.duration("engine_tick", 1.0), workers=r.integer("workers", 1, minimum=1),
+        sqlite_synchronous=sync,
         auth=auth, notify=notify, snmp=snmp,
     )

@@ -64,10 +64,10 @@ class OutboxItem:
     created_at: float
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, synchronous: str) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute(f"PRAGMA synchronous={'NORMAL' if synchronous == 'normal' else 'FULL'}")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
@@ -90,7 +90,10 @@ def migrate(engine: SAEngine) -> None:
 class Store:
     """All persistence of the service.  Thread-safe; SQLite writes are serialised."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, sqlite_synchronous: str = "full") -> None:
+        """``sqlite_synchronous``: ``full`` (default) fsyncs every commit, so a 2xx survives a
+        power loss; ``normal`` survives a crash of watcher or of the OS process but may lose the
+        last commits on a power loss, and is faster."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -101,7 +104,7 @@ class Store:
             # checkpoints and deletes the WAL, which costs fsyncs on every transaction.
             self.engine = create_engine(url, poolclass=QueuePool, pool_size=4, max_overflow=4,
                                         connect_args={"check_same_thread": False, "timeout": 30})
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", lambda conn, _rec: _sqlite_pragmas(conn, sqlite_synchronous))
         else:
             self.engine = create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
         self._write_lock = threading.Lock() if self.is_sqlite else None
