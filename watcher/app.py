@@ -57,7 +57,6 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
     the SNMP receiver (one worker of several does)."""
     app = web.Application(client_max_size=config.service.max_body_bytes + 1024, middlewares=[read_auth])
     metrics = metrics or Metrics()
-    holder: dict[str, Any] = {}
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         store = await asyncio.to_thread(Store, config.service.db_url, config.service.sqlite_synchronous)
@@ -82,7 +81,6 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
 
         rt.reload = reload
         app[RUNTIME] = rt
-        holder["rt"] = rt
         snmp = await _start_snmp(config, rt) if primary else None
         async with contextlib.AsyncExitStack() as stack:
             if primary:
