@@ -491,7 +491,8 @@ async def test_maintenance_is_201_and_makes_the_outage_planned(api: Api) -> None
         "ends_at": iso(now + timedelta(hours=1)), "reason": "Wymiana routera"})
     assert status == 201, body
     assert body["maintenance"] == {"client": "acme", "site": "acme-krk", "starts_at": iso(now - timedelta(minutes=1)),
-                                   "ends_at": iso(now + timedelta(hours=1)), "reason": "Wymiana routera"}
+                                   "ends_at": iso(now + timedelta(hours=1)), "reason": "Wymiana routera",
+                                   "id": body["maintenance"]["id"]}
     start = now - timedelta(seconds=5)
     await api.post("/api/v1/events", [probe("https://vpn.acme.example/", start), probe("203.0.113.10:443", start)])
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import signal
@@ -29,7 +28,7 @@ from watcher.config import Config, load_config
 from watcher.metrics import Metrics
 from watcher.notify.outbox import Dispatcher
 from watcher.pipeline import EngineWorker, Ingestor
-from watcher.store import InboxRow, Store
+from watcher.store import InboxRow, Store, keys
 
 log = logging.getLogger("watcher")
 
@@ -43,13 +42,13 @@ def _auth(config: Config) -> dict[str, IngestAuth]:
     return out
 
 
-def _secret(config: Config) -> bytes:
-    """The key that signs links: configured, else derived from the config path (stable across restarts)."""
+def _secret(config: Config, store: Store) -> bytes:
+    """The key that signs links: the configured ``secret_key``, else a random key that the
+    first start made and keeps in the store (every restart and replica reads the same one).
+    Never anything derived from configuration, which others may read or guess."""
     if config.service.secret_key:
         return config.service.secret_key.encode()
-    log.warning("no secret_key in watcher.yaml: signed links use a key derived from the database URL; "
-                "set secret_key for production")
-    return hashlib.sha256(b"watcher-link|" + config.service.db_url.encode()).digest()
+    return keys.link_key(store, time.time())
 
 
 def build_app(config: Config, metrics: Metrics | None = None, primary: bool = True) -> web.Application:
@@ -60,7 +59,7 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         store = await asyncio.to_thread(Store, config.service.db_url, config.service.sqlite_synchronous)
-        secret = _secret(config)
+        secret = await asyncio.to_thread(_secret, config, store)
         dispatcher = Dispatcher(config, store, metrics, secret)
         worker = EngineWorker(config, store, metrics, dispatcher.wake, tick=config.service.engine_tick)
         ingestor = Ingestor(store, worker.wake)

@@ -193,7 +193,7 @@ class Op:
         return {"op": self.kind, "at": format_time(self.at), **self.args}
 
 
-OP_KINDS = ("maintenance", "silence", "callback", "ack", "resolve", "office_answer")
+OP_KINDS = ("maintenance", "silence", "callback", "ack", "resolve", "office_answer", "expire")
 
 
 def op_from_dict(raw: dict[str, Any], received_at: datetime | None = None) -> Op:

@@ -24,10 +24,11 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from watcher.api import console
+from watcher.api import console, guard, retries, silences
 from watcher.api.auth import IngestAuth, check
 from watcher.collectors.formats import FORMATS
 from watcher.config import Config
+from watcher.config.regex import RegexError
 from watcher.config.rules import parse_matcher
 from watcher.metrics import Metrics, exposition
 from watcher.model import EventError, Op, format_time, parse_time, utcnow
@@ -90,8 +91,13 @@ def _auth_for(rt: Runtime, path: str) -> IngestAuth:
 
 
 async def _authorized(request: web.Request, rt: Runtime, path: str, body: bytes) -> web.Response | None:
-    result = check(_auth_for(rt, path), request.headers, body, utcnow())
+    auth = _auth_for(rt, path)
+    now = utcnow()
+    result = check(auth, request.headers, body, now)
     if result.ok:
+        if auth.kind == "hmac" and not await retries.first_use(rt.store, auth, request.headers, now):
+            rt.metrics.auth_failures.labels(path).inc()
+            return _error(401, "this signature was used before; sign the request again (a replay)")
         return None
     rt.metrics.auth_failures.labels(path).inc()
     resp = _error(result.status, result.reason)
@@ -139,12 +145,17 @@ async def _ingest(request: web.Request, fmt: str, auth_path: str) -> web.Respons
     if truncated and fmt in ("alertmanager", "grafana"):
         rt.metrics.truncated_alerts.labels(auth_path).inc(truncated)
     received = time.time()
+    try:
+        windows = retries.retry_windows(request.headers, auth_path, events, rt.config.service.ingest_retry_window)
+    except ValueError as exc:
+        rt.metrics.ingest_rejected.labels(auth_path, "invalid").inc()
+        return _error(400, str(exc))
     rows = []
-    for ev in events:
+    for ev, (window_key, window) in zip(events, windows, strict=True):
         if ev.observed_at is None:
             ev.observed_at = now
         rows.append(InboxRow("event", ev.source[:64], ev.occurrence_key, received,
-                             orjson.dumps(ev.to_dict()).decode()))
+                             orjson.dumps(ev.to_dict()).decode(), window_key, window))
     try:
         seqs = await rt.ingestor.submit(rows, lambda got: rt.worker.prime(got, events))
     except Exception as exc:
@@ -201,6 +212,9 @@ async def _api_guard(request: web.Request) -> tuple[Runtime, dict[str, Any] | No
         denied = await _authorized(request, rt, "api", body)
     if denied is not None:
         return rt, None, denied
+    form = await guard.form_fields(request)
+    if form is not None:
+        return rt, form, None
     if not body.strip():
         return rt, {}, None
     try:
@@ -302,7 +316,7 @@ async def post_maintenance(request: web.Request) -> web.Response:
         return window
     start, end = window
     args = {"client": client, "site": site, "starts_at": format_time(start), "ends_at": format_time(end),
-            "reason": str(data.get("reason", ""))}
+            "reason": str(data.get("reason", "")), "id": uuid.uuid4().hex[:16]}
     await _op(rt, "maintenance", args)
     return _json({"status": "success", "maintenance": args}, 201)
 
@@ -322,8 +336,8 @@ async def post_silence(request: web.Request) -> web.Response:
     try:
         for label, spec in matchers.items():
             parse_matcher(label, spec)
-    except (re.error, OverflowError, RecursionError) as exc:
-        return _error(400, f"matchers: bad regular expression: {exc}")
+    except RegexError as exc:
+        return _error(400, f"matchers.{label}: bad regular expression: {exc}")
     window = _window(data, default_start=utcnow())
     if isinstance(window, web.Response):
         return window
@@ -331,7 +345,8 @@ async def post_silence(request: web.Request) -> web.Response:
     if not isinstance(data.get("mute", False), bool):
         return _error(400, "mute: expected true or false")
     args = {"matchers": matchers, "starts_at": format_time(start), "ends_at": format_time(end),
-            "comment": str(data.get("comment", "")), "mute": bool(data.get("mute", False))}
+            "comment": str(data.get("comment", "")), "mute": bool(data.get("mute", False)),
+            "id": uuid.uuid4().hex[:16]}
     await _op(rt, "silence", args)
     return _json({"status": "success", "silence": args}, 201)
 
@@ -531,16 +546,36 @@ async def get_index(request: web.Request) -> web.Response:
     return web.Response(text=console.render(docs, utcnow()), content_type="text/html")
 
 
+def _read_auths(rt: Runtime) -> list[IngestAuth]:
+    """The credentials a read may present: ``api``, else ``default``, else any configured one
+    (a deployment that protects anything protects its reads too)."""
+    for name in ("api", "default"):
+        if name in rt.auth and rt.auth[name].kind != "none":
+            return [rt.auth[name]]
+    return [a for a in rt.auth.values() if a.kind != "none"]
+
+
 @web.middleware
 async def read_auth(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Reads of tickets, the outbox, stats and reports need the ``api`` credential when one is
-    configured: they name people and their delivery errors."""
-    if request.method == "GET" and (request.path.startswith("/api/v1/") or request.path == "/"):
-        rt = request.app[RUNTIME]
-        if "api" in rt.auth:
-            denied = await _authorized(request, rt, "api", b"")
-            if denied is not None:
-                return denied
+    """Every read of tickets, the outbox, stats, reports, metrics and the console (HEAD too)
+    needs a credential when any is configured: they name people and their delivery errors.
+    Every write must come from a JSON client or the console's own forms, never from a page
+    of another site (watcher.api.guard)."""
+    rt = request.app[RUNTIME]
+    if request.method not in guard.SAFE_METHODS:
+        refused = await guard.check_write(request, rt.secret)
+        if refused is not None:
+            return refused
+    elif guard.needs_read_credential(request):
+        auths = _read_auths(rt)
+        results = [check(a, request.headers, b"", utcnow()) for a in auths]
+        if results and not any(r.ok for r in results):
+            rt.metrics.auth_failures.labels("read").inc()
+            first = results[0]
+            resp = _error(first.status, first.reason)
+            if first.status == 401 and first.challenge:
+                resp.headers["WWW-Authenticate"] = first.challenge
+            return resp
     response: web.StreamResponse = await handler(request)
     return response
 
@@ -581,3 +616,4 @@ def routes(app: web.Application) -> None:
     r.add_get("/api/v1/stats", get_stats)
     r.add_get("/api/v1/reports/{client}", get_report)
     r.add_get("/", get_index)
+    silences.routes(app)

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from watcher.config.regex import Pattern, RegexError, compile_regex
 from watcher.config.yamlload import ConfigError, Reader, root_reader
 
 SLA_TIERS = ("standard", "gold", "platinum")
@@ -115,7 +116,7 @@ class Site:
     office_contact: Contact | None
     probes: tuple[Probe, ...]
     snmp_agents: tuple[str, ...]
-    host_pattern: re.Pattern[str] | None
+    host_pattern: Pattern | None
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ class Inventory:
     mailboxes: dict[str, Mailbox] = field(default_factory=dict)
     by_snmp_agent: dict[str, str] = field(default_factory=dict)
     by_probe_target: dict[str, str] = field(default_factory=dict)
-    host_patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+    host_patterns: list[tuple[Pattern, str]] = field(default_factory=list)
     by_mail_host: dict[str, str] = field(default_factory=dict)
     _host_cache: dict[str, str | None] = field(default_factory=dict)
 
@@ -287,8 +288,8 @@ def load_inventory(path: Path) -> Inventory:
                 host = mr.opt_str("host")
                 if host:
                     try:
-                        pattern = re.compile(host)
-                    except re.error as exc:
+                        pattern = compile_regex(host)
+                    except RegexError as exc:
                         mr.fail("host", f"bad regular expression: {exc}")
             site = Site(sid, cid, sr.text("name", sid), _contact(sr.child("office_contact")),
                         tuple(probes), agents, pattern)

@@ -20,10 +20,11 @@ evidence).
 
 from __future__ import annotations
 
-import re
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from watcher.config.regex import Pattern, RegexError, compile_regex
 from watcher.config.yamlload import Reader, root_reader
 
 RULE_KINDS = ("outage", "threshold", "forecast", "catchall")
@@ -40,7 +41,7 @@ class Matcher:
     label: str
     op: str
     value: str
-    regex: re.Pattern[str] | None = None
+    regex: Pattern | None = None
 
     def matches(self, labels: dict[str, str]) -> bool:
         actual = labels.get(self.label, "")
@@ -53,15 +54,19 @@ class Matcher:
         return found if self.op == "=~" else not found
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_matcher(label: str, spec: str) -> Matcher:
-    """``value`` means equality; a leading ``=~``, ``!~``, ``!=`` or ``=`` picks the operator."""
+    """``value`` means equality; a leading ``=~``, ``!~``, ``!=`` or ``=`` picks the operator.
+
+    Regexes are RE2 (linear time); one it cannot take raises RegexError.  Parsed matchers
+    are cached, so a silence checked against every event compiles its pattern once."""
     for op in ("=~", "!~", "!=", "="):
         if spec.startswith(op):
             value = spec[len(op):].strip()
             break
     else:
         op, value = "=", spec
-    regex = re.compile(value) if op in ("=~", "!~") else None
+    regex = compile_regex(value) if op in ("=~", "!~") else None
     return Matcher(label, op, value, regex)
 
 
@@ -137,7 +142,7 @@ def _matchers(r: Reader, key: str) -> tuple[Matcher, ...]:
         spec = child.text(label, required=True)
         try:
             out.append(parse_matcher(label, spec))
-        except (re.error, OverflowError, RecursionError) as exc:
+        except RegexError as exc:
             child.fail(label, f"bad regular expression: {exc}")
     return tuple(out)
 

@@ -70,6 +70,7 @@ class ServiceConfig:
     engine_tick: float = 1.0
     workers: int = 1
     sqlite_synchronous: str = "full"
+    ingest_retry_window: float = 120.0
     auth: dict[str, AuthConfig] = field(default_factory=dict)
     notify: NotifyConfig = NotifyConfig()
     snmp: SnmpConfig = SnmpConfig()
@@ -167,7 +168,8 @@ def load_config(path: Path | str | None = None) -> Config:
 def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
-                  "engine_tick", "workers", "sqlite_synchronous", "auth", "notify", "snmp", "collectors", "mail"})
+                  "engine_tick", "workers", "sqlite_synchronous", "ingest_retry_window", "auth", "notify", "snmp",
+                  "collectors", "mail"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -234,6 +236,6 @@ def load_service(p: Path) -> ServiceConfig:
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
         engine_tick=r.duration("engine_tick", 1.0), workers=r.integer("workers", 1, minimum=1),
-        sqlite_synchronous=sync,
+        sqlite_synchronous=sync, ingest_retry_window=r.duration("ingest_retry_window", 120.0),
         auth=auth, notify=notify, snmp=snmp,
     )

@@ -14,6 +14,7 @@ service can keep it in the store next to the tickets it produced.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import json
 from collections.abc import Iterable
@@ -839,16 +840,24 @@ class Engine:
             start = _ts(parse_time(a.get("starts_at"), "starts_at"))
             end = _ts(parse_time(a.get("ends_at"), "ends_at"))
             self.maintenances.append({"client": a.get("client"), "site": a.get("site"), "start": start,
-                                      "end": end, "reason": a.get("reason", "")})
+                                      "end": end, "reason": a.get("reason", ""), "id": a.get("id")})
             self.maintenances = [m for m in self.maintenances if m["end"] >= t - 86400]
             return {"ok": True}
         if op.kind == "silence":
             start = _ts(parse_time(a.get("starts_at"), "starts_at")) if a.get("starts_at") else t
             end = _ts(parse_time(a.get("ends_at"), "ends_at"))
             self.silences.append({"matchers": dict(a.get("matchers") or {}), "start": start, "end": end,
-                                  "reason": a.get("comment", ""), "mute": bool(a.get("mute", False))})
+                                  "reason": a.get("comment", ""), "mute": bool(a.get("mute", False)),
+                                  "id": a.get("id")})
             self.silences = [x for x in self.silences if x["end"] >= t]
             return {"ok": True}
+        if op.kind == "expire":  # a silence or maintenance lifted by hand (DELETE in the API)
+            listed = self.silences if a.get("what") == "silence" else self.maintenances
+            kept = [x for x in listed if window_id(x) != a.get("id")]
+            lifted = len(kept) != len(listed)
+            listed[:] = kept
+            self._material = self._material or lifted
+            return {"ok": lifted}
         if op.kind == "callback":
             person = a.get("person")
             touched = []
@@ -989,3 +998,13 @@ def ticket_from_dict(d: dict[str, Any]) -> Ticket:
 
 
 __all__ = ["Changes", "Engine", "format_time", "ticket_from_dict", "timedelta"]
+
+
+def window_id(entry: dict[str, Any]) -> str:
+    """The id of a silence or maintenance: given when it was made; for one stored before ids
+    existed, a digest of its content (stable, so it can still be listed and lifted)."""
+    given = entry.get("id")
+    if isinstance(given, str) and given:
+        return given
+    content = json.dumps({k: v for k, v in entry.items() if k != "id"}, sort_keys=True, default=str)
+    return hashlib.sha256(content.encode()).hexdigest()[:16]

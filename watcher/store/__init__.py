@@ -27,7 +27,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import QueuePool
 
 from watcher.model import Notice, Ticket, format_time
-from watcher.store.schema import engine_state, inbox, link_uses, op_results, outbox, tickets
+from watcher.store.schema import engine_state, inbox, link_uses, notifiers, op_results, outbox, tickets
+from watcher.store.windows import windowed
 
 
 def _dumps(data: Any) -> str:
@@ -52,6 +53,8 @@ class InboxRow:
     occ_key: str
     received_at: float
     payload: str
+    window_key: str = ""  # a retry of the same key within ``window`` seconds is a duplicate
+    window: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,13 +171,15 @@ class Store:
                 # Commits in seq order: the engine reads the inbox by seq, so a lower seq must
                 # never become visible after a higher one (concurrent replicas would race).
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": INBOX_LOCK})
+            if any(r.window_key for r in rows):
+                windowed(conn, self._insert, rows, params)
             got: dict[str, int] = {}
             for chunk in range(0, len(params), 500):
                 for seq, key in conn.execute(stmt, params[chunk:chunk + 500]).all():
                     got[key] = seq
         out: list[int | None] = []
-        for r in rows:
-            seq = got.pop(r.occ_key, None)
+        for p in params:
+            seq = got.pop(str(p["occ_key"]), None)
             out.append(seq)
         return out
 
@@ -364,20 +369,53 @@ class Store:
 
     # ------------------------------------------------------------ outbox
 
-    def claim_due(self, now: float, limit: int, lease: float = 120.0) -> list[OutboxItem]:
+    def _claimable(self, now: float, lease: float) -> Any:
+        """Rows a notifier may take: pending and due, or claimed by a notifier that is known dead
+        (no heartbeat row any more, see watcher.store.keys), or claimed longer than ``lease`` ago."""
+        live = select(notifiers.c.id)
+        return ((outbox.c.state == "pending") & (outbox.c.due_at <= now)) | \
+               ((outbox.c.state == "sending") & ((outbox.c.claimed_at < now - lease) |
+                                                 (outbox.c.claimed_by.is_not(None) & outbox.c.claimed_by.not_in(live))))
+
+    def claim_due(self, now: float, limit: int, lease: float = 120.0, owner: str | None = None) -> list[OutboxItem]:
         """Take up to ``limit`` notices that are due; a claim older than ``lease`` is retaken."""
         with self.write() as conn:
-            cond = ((outbox.c.state == "pending") & (outbox.c.due_at <= now)) | \
-                   ((outbox.c.state == "sending") & (outbox.c.claimed_at < now - lease))
             q = select(outbox.c.id, outbox.c.ticket_id, outbox.c.recipient, outbox.c.kind, outbox.c.attempts,
-                       outbox.c.created_at).where(cond).order_by(outbox.c.due_at).limit(limit)
+                       outbox.c.created_at).where(self._claimable(now, lease)).order_by(outbox.c.due_at).limit(limit)
             if not self.is_sqlite:
                 q = q.with_for_update(skip_locked=True)
             rows = conn.execute(q).all()
             if rows:
                 conn.execute(update(outbox).where(outbox.c.id.in_([r[0] for r in rows]))
-                             .values(state="sending", claimed_at=now))
+                             .values(state="sending", claimed_at=now, claimed_by=owner))
         return [OutboxItem(int(r[0]), r[1], r[2], r[3], int(r[4]), float(r[5])) for r in rows]
+
+    def due(self, now: float, limit: int, lease: float = 120.0, skip: Sequence[int] = ()) -> list[OutboxItem]:
+        """The notices a notifier could take now, without taking them (``claim`` does, just
+        before the send)."""
+        q = select(outbox.c.id, outbox.c.ticket_id, outbox.c.recipient, outbox.c.kind, outbox.c.attempts,
+                   outbox.c.created_at).where(self._claimable(now, lease))
+        if skip:
+            q = q.where(outbox.c.id.not_in(list(skip)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(outbox.c.due_at).limit(limit)).all()
+        return [OutboxItem(int(r[0]), r[1], r[2], r[3], int(r[4]), float(r[5])) for r in rows]
+
+    def claim(self, ids: Sequence[int], now: float, owner: str, lease: float = 120.0) -> list[int]:
+        """Claim those of ``ids`` that are still claimable; the ids this notifier now owns."""
+        if not ids:
+            return []
+        with self.write() as conn:
+            got = conn.execute(update(outbox).where(outbox.c.id.in_(list(ids)) & self._claimable(now, lease))
+                               .values(state="sending", claimed_at=now, claimed_by=owner)
+                               .returning(outbox.c.id)).all()
+        return [int(r[0]) for r in got]
+
+    def mark_sent_many(self, ids: Sequence[int], channel: str | None, now: float) -> None:
+        """Record one delivery of several notices (a digest) in one transaction, right after the send."""
+        with self.write() as conn:
+            conn.execute(update(outbox).where(outbox.c.id.in_(list(ids))).values(
+                state="sent", sent_at=now, channel=channel, last_error=None))
 
     def next_due(self) -> float | None:
         """When the earliest pending notice falls due (so the notifier can sleep until then)."""

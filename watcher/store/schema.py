@@ -9,6 +9,13 @@
 * ``outbox``: notifications owed and given; (ticket, recipient, kind) is unique, so a
   person is never told the same thing twice, whatever restarts or replicas do.
 * ``link_uses``: nonces of signed links already used (single use).
+* ``secrets``: keys watcher made itself (the link key when none is configured), shared by
+  every replica of one database.
+* ``ingest_keys``: retry windows of ingest (``Idempotency-Key`` and bodies without
+  ``starts_at``): a retry inside the window is the same occurrence.
+* ``seen_signatures``: HMAC signatures already accepted, refused again until they expire.
+* ``notifiers``: heartbeats of the processes that deliver notices, so that the claims of
+  one that died are taken again at once instead of after a lease.
 * ``op_results``: what the engine answered to an agent's operation, so that the replica
   that took the request can answer it whichever replica runs the engine.
 """
@@ -87,6 +94,7 @@ outbox = Table(
     Column("sent_at", Float),
     Column("channel", String(64)),
     Column("claimed_at", Float),
+    Column("claimed_by", String(64)),
     UniqueConstraint("ticket_id", "recipient", "kind", name="uq_outbox_once"),
     Index("ix_outbox_state_due", "state", "due_at"),
 )
@@ -95,4 +103,34 @@ link_uses = Table(
     "link_uses", metadata,
     Column("nonce", String(64), primary_key=True),
     Column("used_at", Float, nullable=False),
+)
+
+secrets = Table(
+    "secrets", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+ingest_keys = Table(
+    "ingest_keys", metadata,
+    Column("key", String(128), primary_key=True),
+    Column("first_seen", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_ingest_keys_expires", "expires_at"),
+)
+
+seen_signatures = Table(
+    "seen_signatures", metadata,
+    Column("signature", String(128), primary_key=True),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_seen_signatures_expires", "expires_at"),
+)
+
+notifiers = Table(
+    "notifiers", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
 )
