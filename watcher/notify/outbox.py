@@ -4,16 +4,28 @@ The engine writes a row per (ticket, recipient, kind) in the same transaction as
 ticket change, so nothing owed is lost in a crash.  This loop claims due rows, renders
 them in the recipient's language, sends them with the recipient's Apprise URLs (fallbacks
 in order) and records the outcome: sent, retry with exponential backoff, or dead (shown
-by the API and /metrics).  A row claimed by a process that died is taken again after a
-lease, so delivery is at-least-once with a window of one send.
+by the API and /metrics).
+
+Delivery is at-least-once, and the window in which a crash can double a notice is kept to
+the send itself: due rows are read without being taken, rendered, then claimed (a
+conditional update, so two notifiers never both win) just before the send, and marked sent
+in one transaction right after it.  Every notifier writes a heartbeat; the claims of one
+that is known dead (its process is gone from this host, or its heartbeat stopped for
+``DEAD_AFTER`` seconds) are taken again at once, not after the claim's lease.  The outbox
+ids travel with the message as its idempotency key (a stable ``Message-ID`` for mail, an
+``Idempotency-Key`` header for webhooks), so a receiver that deduplicates drops the one
+repeat a crash between send and mark can cause.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,9 +37,12 @@ from watcher.model import format_time
 from watcher.notify import links
 from watcher.notify.render import Message, RenderError, render
 from watcher.notify.sender import SendResult, send
-from watcher.store import OutboxItem, Store
+from watcher.store import OutboxItem, Store, keys
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT = 2.0  # seconds between a notifier's heartbeats
+DEAD_AFTER = 10.0  # a notifier whose heartbeat is this old is dead: its claims are taken again
 
 
 @dataclass(frozen=True)
@@ -89,9 +104,29 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._down: set[str] = set()
+        self.owner = uuid.uuid4().hex
+        self._busy: set[int] = set()  # outbox ids this process is delivering
+        self._beat_task: asyncio.Task[None] | None = None
+        self._install = hashlib.sha256(b"watcher.install|" + secret).hexdigest()[:12]
 
     async def start(self) -> None:
+        now = self.clock()
+        await asyncio.to_thread(keys.bury_dead_notifiers, self.store, now - DEAD_AFTER)
+        await asyncio.to_thread(keys.heartbeat, self.store, self.owner, now)
+        self._beat_task = asyncio.create_task(self._beat(), name="notify-heartbeat")
         self._task = asyncio.create_task(self._run(), name="notify-dispatcher")
+
+    async def _beat(self) -> None:
+        """Say this notifier is alive, and bury the ones that are not (their claims free up)."""
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            try:
+                now = self.clock()
+                await asyncio.to_thread(keys.heartbeat, self.store, self.owner, now)
+                if await asyncio.to_thread(keys.bury_dead_notifiers, self.store, now - DEAD_AFTER):
+                    self._wake.set()
+            except Exception as exc:
+                log.warning("notifier heartbeat failed: %s", exc)
 
     async def stop(self) -> None:
         """Finish the sends in flight (a send cut off midway would be repeated after a restart)."""
@@ -104,6 +139,12 @@ class Dispatcher:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
+        if self._beat_task:
+            self._beat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beat_task
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(keys.forget_notifier, self.store, self.owner)
 
     def wake(self) -> None:
         self._wake.set()
@@ -122,16 +163,20 @@ class Dispatcher:
             items: list[OutboxItem] = []
             if free > 0:
                 try:
-                    items = await asyncio.to_thread(self.store.claim_due, self.clock(), free * 4, n.claim_lease)
+                    items = await asyncio.to_thread(self.store.due, self.clock(), free * 4, n.claim_lease,
+                                                    tuple(self._busy))
                 except Exception as exc:
                     log.error("outbox unavailable: %s", exc)
             by_recipient: dict[str, list[OutboxItem]] = {}
             for item in items:
                 by_recipient.setdefault(item.recipient, []).append(item)
             for group in by_recipient.values():
+                ids = {i.id for i in group}
+                self._busy |= ids
                 task = asyncio.create_task(self._deliver_group(group))
                 inflight.add(task)
                 task.add_done_callback(inflight.discard)
+                task.add_done_callback(functools.partial(self._done, ids))
             if items and len(inflight) < self.concurrency:
                 continue
             timeout = n.poll_interval
@@ -150,6 +195,9 @@ class Dispatcher:
                     fut.cancel()
         if inflight:
             await asyncio.wait(inflight, timeout=30)
+
+    def _done(self, ids: set[int], _task: asyncio.Task[None]) -> None:
+        self._busy.difference_update(ids)
 
     def _backoff(self, attempts: int) -> float:
         n = self.config.service.notify
@@ -201,16 +249,33 @@ class Dispatcher:
                 prepared.append((item, *got))
         if not prepared:
             return
+        # the claim, just before the send: a crash before it leaves the rows pending, after it
+        # the rows are claimed by this (then dead) notifier and taken again at once
+        claimed = set(await asyncio.to_thread(self.store.claim, [i.id for i, _, _ in prepared], self.clock(),
+                                              self.owner, n.claim_lease))
+        prepared = [p for p in prepared if p[0].id in claimed]
+        if not prepared:
+            return  # another notifier took them
         recipient = prepared[0][1]
         message = prepared[0][2] if len(prepared) == 1 else digest([m for _, _, m in prepared])
-        result = await send(recipient.urls, message)
+        key = self.idempotency_key([i.id for i, _, _ in prepared])
+        result = await send(recipient.urls, message, idempotency_key=key)
+        if result.ok:
+            await asyncio.to_thread(self.store.mark_sent_many, [i.id for i, _, _ in prepared], result.channel,
+                                    self.clock())
         for item, _, _ in prepared:
-            await self._record(item, result)
+            await self._record(item, result, marked=True)
 
-    async def _record(self, item: OutboxItem, result: SendResult) -> None:
+    def idempotency_key(self, ids: list[int]) -> str:
+        """The same notices always get the same key (outbox ids are unique in one database; the
+        install tag, from the link key, keeps keys of two installations apart)."""
+        return f"watcher-{self._install}-" + "-".join(str(i) for i in sorted(ids))
+
+    async def _record(self, item: OutboxItem, result: SendResult, marked: bool = False) -> None:
         n = self.config.service.notify
         if result.ok:
-            await asyncio.to_thread(self.store.mark_sent, item.id, result.channel, self.clock())
+            if not marked:
+                await asyncio.to_thread(self.store.mark_sent, item.id, result.channel, self.clock())
             self.metrics.notifications.labels(item.kind, "sent").inc()
             self.metrics.delivery_seconds.labels(item.kind).observe(max(0.0, self.clock() - item.created_at))
             if item.recipient in self._down:

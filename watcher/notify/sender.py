@@ -21,6 +21,15 @@ Three Apprise behaviours this module deliberately works around:
   except as ``url(privacy=True)`` (secrets masked), or only its scheme when it cannot be
   parsed at all.
 
+Idempotency key: the outbox passes one per message (stable across retries and restarts).
+Mail carries it as its ``Message-ID`` (``<KEY@watcher>``) and in ``X-Watcher-Notice``;
+services with HTTP headers (``json://``, ``xml://``, ``form://``) get ``Idempotency-Key``
+and ``X-Watcher-Notice``.  A receiver that deduplicates on them drops the repeat that a
+crash between the send and its record can cause.  Apprise makes every mail's Message-ID
+itself (``make_msgid`` in its email plugin); this module replaces that one function with
+one that returns the key of the send in progress (a context variable, which Apprise
+carries into its worker threads) and Apprise's own value otherwise.
+
 HTML or text: the HTML body goes where it is the service's own format (mail, or any
 service whose URL says ``format=html``); everywhere else the hand-written plain text goes,
 which reads better than Apprise's conversion of the HTML.  Apprise's ``async_notify`` runs
@@ -30,6 +39,7 @@ the blocking network work in its own thread pool, so the event loop is never blo
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -44,6 +54,29 @@ __all__ = ["SendResult", "channel_of", "mask_url", "send"]
 log = logging.getLogger(__name__)
 
 _GRACE_SECONDS = 5.0
+_HEADER_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
+_MESSAGE_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("watcher_message_id", default=None)
+
+
+def _install_message_id() -> None:
+    """Let the send in progress choose the Message-ID of Apprise's mail (see the module doc)."""
+    try:
+        from apprise.plugins.email import base as email_base
+    except ImportError:  # pragma: no cover - an Apprise without the email plugin
+        return
+    original: Any = getattr(email_base, "make_msgid")  # noqa: B009 (not re-exported by apprise)
+    if getattr(original, "watcher", False):
+        return
+
+    def make_msgid(*args: Any, **kwargs: Any) -> str:
+        chosen = _MESSAGE_ID.get()
+        return chosen if chosen else str(original(*args, **kwargs))
+
+    make_msgid.watcher = True  # type: ignore[attr-defined]
+    setattr(email_base, "make_msgid", make_msgid)  # noqa: B010
+
+
+_install_message_id()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +93,11 @@ class SendResult:
     error: str | None
 
 
-async def send(urls: Sequence[str], message: Message, *, timeout: float = 30) -> SendResult:
+async def send(urls: Sequence[str], message: Message, *, timeout: float = 30,
+               idempotency_key: str | None = None) -> SendResult:
     """Deliver ``message`` through the first of ``urls`` that works.
+
+    ``idempotency_key``, when given, goes with the message where the channel can carry it.
 
     ``timeout`` bounds each URL's attempt, not the whole call: a channel that hangs must
     not use up the time its fallback needs.  The worst case is ``len(urls) * timeout``.
@@ -71,7 +107,7 @@ async def send(urls: Sequence[str], message: Message, *, timeout: float = 30) ->
     errors: list[str] = []
     retryable = False
     for url in urls:
-        outcome = await _send_one(url, message, timeout)
+        outcome = await _send_one(url, message, timeout, idempotency_key)
         if outcome.ok:
             if errors:
                 log.info("delivered through fallback %s after: %s", outcome.channel, "; ".join(errors))
@@ -96,7 +132,8 @@ def mask_url(url: str) -> str:
     return f"{channel_of(url) or 'unknown'}://..."
 
 
-async def _send_one(url: str, message: Message, timeout: float) -> SendResult:
+async def _send_one(url: str, message: Message, timeout: float, idempotency_key: str | None = None
+                    ) -> SendResult:
     asset = apprise.AppriseAsset(app_id="watcher", app_desc="watcher helpdesk notices")
     plugin: Any = apprise.Apprise.instantiate(url, asset=asset, suppress_exceptions=True)
     if plugin is None:
@@ -113,6 +150,14 @@ async def _send_one(url: str, message: Message, timeout: float) -> SendResult:
 
     notifier = apprise.Apprise(asset=asset)
     notifier.add(plugin)
+    token = None
+    if idempotency_key:
+        headers = getattr(plugin, "headers", None)
+        if isinstance(headers, dict):
+            headers["X-Watcher-Notice"] = idempotency_key
+            if channel in _HEADER_SCHEMES:
+                headers["Idempotency-Key"] = idempotency_key
+        token = _MESSAGE_ID.set(f"<{idempotency_key}@watcher>")
     try:
         async with asyncio.timeout(timeout + _GRACE_SECONDS):
             result = await notifier.async_notify(body=body, title=message.subject,
@@ -121,6 +166,9 @@ async def _send_one(url: str, message: Message, timeout: float) -> SendResult:
         log.warning("sending through %s timed out after %.1fs", shown, timeout)
         return SendResult(ok=False, retryable=True, channel=channel,
                           error=f"{shown}: timed out after {timeout:g}s")
+    finally:
+        if token is not None:
+            _MESSAGE_ID.reset(token)
     try:
         if result:
             return SendResult(ok=True, retryable=False, channel=channel, error=None)
