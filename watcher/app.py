@@ -161,7 +161,7 @@ async def _start_snmp(config: Config, rt: Runtime) -> Any:
     host, _, port = listen.rpartition(":")
     users = [SnmpV3User(**u) for u in config.service.snmp.v3_users]  # type: ignore[arg-type]
     cfg = SnmpTrapConfig(host=host or "127.0.0.1", port=int(port), communities=list(config.service.snmp.communities),
-                         v3_users=users)
+                         v3_users=users, rcvbuf=config.service.snmp.rcvbuf)
 
     async def sink(events: list[Any]) -> None:
         await _store_events(rt, events)
@@ -285,7 +285,11 @@ def _stop_with_parent() -> None:
 async def _serve(config: Config, sock: socket.socket | None = None, primary: bool = True,
                  announce: bool = True) -> int:
     app = build_app(config, primary=primary)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=10.0, access_log=None)
+    # keepalive_timeout bounds how long a connection may stay idle or take to send a request's
+    # headers (aiohttp does not reset it per byte, so a trickle is cut too); bodies have
+    # body_timeout (watcher.api.http._read_body): half-open connections do not pile up
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=10.0, access_log=None,
+                           keepalive_timeout=config.service.header_timeout)
     await runner.setup()
     if sock is None:
         host, _, port = config.service.listen.rpartition(":")

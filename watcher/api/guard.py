@@ -16,6 +16,7 @@ confirmation form needs no JSON, but it must come from watcher's own page too.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from typing import Any
@@ -70,7 +71,19 @@ def is_json(content_type: str) -> bool:
     return main == "application/json" or (main.startswith("application/") and main.endswith("+json"))
 
 
-async def check_write(request: web.Request, secret: bytes) -> web.Response | None:
+async def read_within(request: web.Request, seconds: float) -> bytes:
+    """The whole body, or the connection closed if it does not arrive within ``seconds``
+    (a client that opens a request and stalls must not hold a connection for ever)."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await request.read()
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.close()
+        raise web.HTTPRequestTimeout(text=f"the request body did not arrive within {seconds:g} s") from None
+
+
+async def check_write(request: web.Request, secret: bytes, body_timeout: float = 30.0) -> web.Response | None:
     """The 403/415 for a write that a browser on another site could have made, or None."""
     why = cross_site(request)
     if why is not None:
@@ -81,6 +94,7 @@ async def check_write(request: web.Request, secret: bytes) -> web.Response | Non
     if is_json(content_type):
         return None
     if content_type.split(";", 1)[0].strip().lower() == FORM_TYPE and request.path.startswith("/api/v1/"):
+        await read_within(request, body_timeout)  # post() then parses what is already read
         form = await request.post()
         token = form.get(CSRF_FIELD)
         if isinstance(token, str) and hmac.compare_digest(token.encode(), csrf_token(secret).encode()):

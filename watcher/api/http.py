@@ -110,7 +110,7 @@ async def _read_body(request: web.Request, rt: Runtime) -> bytes:
     limit = rt.config.service.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    body = await request.read()
+    body = await guard.read_within(request, rt.config.service.body_timeout)
     if len(body) > limit:  # a chunked body has no Content-Length to check up front
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
     return body
@@ -403,7 +403,7 @@ async def get_metrics(request: web.Request) -> web.Response:
     rt.metrics.inbox_lag.set(max(0, await asyncio.to_thread(rt.store.inbox_max) - rt.worker.cursor))
     if rt.snmp is not None:
         st = rt.snmp.stats
-        for outcome in ("received", "rejected_community", "rejected_v3", "sink_errors", "dropped"):
+        for outcome in ("received", "rejected_community", "rejected_v3", "sink_errors", "dropped", "garbage"):
             rt.metrics.snmp_traps.labels(outcome).set(getattr(st, outcome, 0))
     if rt.scheduler is not None:
         for name, h in rt.scheduler.health().items():
@@ -456,7 +456,8 @@ async def get_stats(request: web.Request) -> web.Response:
     if rt.snmp is not None:
         st = rt.snmp.stats
         out["snmp_traps"] = {k: getattr(st, k, 0) for k in ("received", "rejected_community", "rejected_v3",
-                                                             "sink_errors", "dropped")}
+                                                             "sink_errors", "dropped", "kernel_dropped",
+                                                             "garbage")}
     return _json(out)
 
 
@@ -563,7 +564,7 @@ async def read_auth(request: web.Request, handler: Any) -> web.StreamResponse:
     of another site (watcher.api.guard)."""
     rt = request.app[RUNTIME]
     if request.method not in guard.SAFE_METHODS:
-        refused = await guard.check_write(request, rt.secret)
+        refused = await guard.check_write(request, rt.secret, rt.config.service.body_timeout)
         if refused is not None:
             return refused
     elif guard.needs_read_credential(request):

@@ -41,6 +41,7 @@ from pysnmp.smi import rfc1902 as smi_types
 from pysnmp.smi import view as mib_view
 from pysnmp.smi.error import SmiError
 
+from watcher.collectors import snmpsocket
 from watcher.model import Event, utcnow
 
 __all__ = [
@@ -151,6 +152,7 @@ class SnmpTrapConfig:
     v3_users: list[SnmpV3User] = field(default_factory=list)
     engine_id: str | None = None
     mib_dirs: list[str] = field(default_factory=list)
+    rcvbuf: int = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -176,7 +178,9 @@ class SnmpTrapStats:
     for an unknown user or engine ID, a wrong digest, a decryption error or a security
     level below the user's (engine ID discovery probes are not rejections);
     ``sink_errors``: batches the sink raised on (those events are lost); ``dropped``:
-    traps thrown away because the sink fell ``queue_size`` traps behind.
+    traps thrown away because the sink fell ``queue_size`` traps behind, plus datagrams the
+    kernel dropped because the socket's buffer was full (``kernel_dropped``, read from
+    /proc/net/udp); ``garbage``: datagrams that are not SNMP at all.
     """
 
     received: int = 0
@@ -184,6 +188,8 @@ class SnmpTrapStats:
     rejected_v3: int = 0
     sink_errors: int = 0
     dropped: int = 0
+    kernel_dropped: int = 0
+    garbage: int = 0
 
 
 # ---------------------------------------------------------------- mapping
@@ -487,6 +493,9 @@ class SnmpTrapReceiver:
         self._worker: asyncio.Task[None] | None = None
         self._address: tuple[str, int] | None = None
         self._mib: mib_view.MibViewController | None = None
+        self._kernel: snmpsocket.KernelDrops | None = None
+        self._kernel_base = 0
+        self._watch: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -525,11 +534,18 @@ class SnmpTrapReceiver:
             engine = snmp_engine.SnmpEngine(snmpEngineID=engine_id)
             self._configure_security(engine)
             self._engine = engine
+            snmpsocket.size_buffer(sock, cfg.rcvbuf)
+            self._kernel = snmpsocket.KernelDrops(sock)
+            self._kernel_base = self._kernel.read()
             if sock.family == socket.AF_INET6:
-                transport: Any = udp6.Udp6AsyncioTransport().open_server_mode(sock=sock)
+                transport: Any = snmpsocket.GuardedUdp6()
+                transport.on_garbage, transport.parse_errors = self._on_garbage, self._parse_errors
+                transport = transport.open_server_mode(sock=sock)
                 snmp_config.add_transport(engine, udp6.DOMAIN_NAME, transport)
             else:
-                transport = udp.UdpAsyncioTransport().open_server_mode(sock=sock)
+                transport = snmpsocket.GuardedUdp()
+                transport.on_garbage, transport.parse_errors = self._on_garbage, self._parse_errors
+                transport = transport.open_server_mode(sock=sock)
                 snmp_config.add_transport(engine, udp.DOMAIN_NAME, transport)
             # open_server_mode only schedules the endpoint; wait so traps sent right
             # after start() are not lost.
@@ -549,6 +565,7 @@ class SnmpTrapReceiver:
         host, port = sock.getsockname()[:2]
         self._address = (host, port)
         self._worker = asyncio.create_task(self._deliver(), name="snmptrap-sink")
+        self._watch = asyncio.create_task(self._watch_kernel(), name="snmptrap-kernel-drops")
         log.info("snmp: listening for traps on %s:%d (engine id %s)", host, port, self.engine_id)
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
@@ -556,6 +573,10 @@ class SnmpTrapReceiver:
         if self._engine is None:
             return
         self._teardown_engine()
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+            self._watch = None
         worker, self._worker = self._worker, None
         if worker is None:
             return
@@ -669,6 +690,37 @@ class SnmpTrapReceiver:
             self.stats.dropped += 1
             log.error("snmp: sink is %d traps behind; a trap from %s is dropped",
                       self._queue.maxsize, peer)
+
+    def _on_garbage(self, address: Any, exc: BaseException | None) -> None:
+        """A datagram pysnmp could not decode: counted, one debug line, no traceback."""
+        self.stats.garbage += 1
+        log.debug("snmp: not an SNMP message from %s (%s)", _peer_host(address),
+                  type(exc).__name__ if exc else "unparseable")
+
+    def _parse_errors(self) -> int:
+        """pysnmp's own counts of datagrams it dropped as undecodable or of an unknown version."""
+        if self._engine is None:
+            return 0
+        builder = self._engine.message_dispatcher.mib_instrum_controller.get_mib_builder()
+        parse, versions = builder.import_symbols("__SNMPv2-MIB", "snmpInASNParseErrs", "snmpInBadVersions")
+        return int(parse.syntax) + int(versions.syntax)
+
+    def count_kernel_drops(self) -> int:
+        """Add what the kernel dropped since the last look to ``dropped``; the new drops."""
+        if self._kernel is None:
+            return 0
+        total = self._kernel.read() - self._kernel_base
+        new = max(0, total - self.stats.kernel_dropped)
+        if new:
+            self.stats.kernel_dropped += new
+            self.stats.dropped += new
+            log.warning("snmp: the kernel dropped %d trap(s): the receive buffer was full", new)
+        return new
+
+    async def _watch_kernel(self, every: float = 5.0) -> None:
+        while True:
+            await asyncio.sleep(every)
+            self.count_kernel_drops()
 
     def _v3_level_ok(self, request: dict[str, Any]) -> bool:
         """Refuse v3 traps below the user's configured security level.

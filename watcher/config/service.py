@@ -55,6 +55,7 @@ class SnmpConfig:
     listen: str | None = "127.0.0.1:1162"
     communities: tuple[str, ...] = ("public",)
     v3_users: tuple[dict[str, str], ...] = ()
+    rcvbuf: int = 4 * 1024 * 1024  # bytes of kernel receive buffer asked for the trap socket
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class ServiceConfig:
     workers: int = 1
     sqlite_synchronous: str = "full"
     ingest_retry_window: float = 120.0
+    header_timeout: float = 15.0  # a connection must send a request's headers (or be idle) at most this long
+    body_timeout: float = 30.0  # and its body within this
     auth: dict[str, AuthConfig] = field(default_factory=dict)
     notify: NotifyConfig = NotifyConfig()
     snmp: SnmpConfig = SnmpConfig()
@@ -86,6 +89,13 @@ class Config:
 
 
 _AUTH_PATHS = ("events", "prometheus", "alertmanager", "grafana", "zabbix", "api")
+
+
+def _positive(r: Reader, key: str, default: float) -> float:
+    value = r.duration(key, default)
+    if value <= 0:
+        r.fail(key, "expected a duration above zero")
+    return value
 
 
 def _secret(r: Reader, key: str) -> str:
@@ -169,7 +179,7 @@ def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
                   "engine_tick", "workers", "sqlite_synchronous", "ingest_retry_window", "auth", "notify", "snmp",
-                  "collectors", "mail"})
+                  "collectors", "mail", "header_timeout", "body_timeout"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -205,14 +215,14 @@ def load_service(p: Path) -> ServiceConfig:
     snmp = SnmpConfig()
     sr = r.child("snmp")
     if sr is not None:
-        sr.check_keys({"listen", "communities", "v3_users"})
+        sr.check_keys({"listen", "communities", "v3_users", "rcvbuf"})
         listen = sr.text("listen", "127.0.0.1:1162")
         users = []
         for ur in sr.items("v3_users"):
             ur.check_keys({"name", "auth_protocol", "auth_key", "priv_protocol", "priv_key", "engine_id"})
             users.append({k: (_secret(ur, k) if k.endswith("_key") else ur.text(k)) for k in ur.data})
         snmp = SnmpConfig(None if listen == "off" else listen, tuple(sr.str_list("communities")) or ("public",),
-                          tuple(users))
+                          tuple(users), sr.integer("rcvbuf", 4 * 1024 * 1024, minimum=4096))
     sync = r.text("sqlite_synchronous", "full")
     if sync not in ("full", "normal"):
         r.fail("sqlite_synchronous", "expected full (fsync every commit) or normal")
@@ -237,5 +247,6 @@ def load_service(p: Path) -> ServiceConfig:
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
         engine_tick=r.duration("engine_tick", 1.0), workers=r.integer("workers", 1, minimum=1),
         sqlite_synchronous=sync, ingest_retry_window=r.duration("ingest_retry_window", 120.0),
+        header_timeout=_positive(r, "header_timeout", 15.0), body_timeout=_positive(r, "body_timeout", 30.0),
         auth=auth, notify=notify, snmp=snmp,
     )
