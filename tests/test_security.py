@@ -327,3 +327,14 @@ async def test_a_replayed_hmac_signature_is_refused_by_every_replica(db_url: str
     await asyncio.sleep(1.05)
     status, body = await two.post("/api/v1/events", raw=raw, headers=sign(secret, raw, time.time()))
     assert status == 200, body
+
+
+async def test_the_public_url_is_this_site_too(start: Start) -> None:
+    """Behind a reverse proxy the browser's Origin is public_url's, whatever Host reaches watcher."""
+    api = await start(public_url="https://watcher.example/")
+    silence = {"matchers": {"client": "acme"}, "ends_at": FUTURE.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    status, body, _ = await api.call("POST", "/api/v1/silences", silence, headers={"Origin": "https://watcher.example"})
+    assert status == 201, body
+    status, body, _ = await api.call("POST", "/api/v1/silences", silence,
+                                     headers={"Origin": "https://watcher.example.evil.test"})
+    assert status == 403, body

@@ -43,8 +43,11 @@ def csrf_token(secret: bytes) -> str:
     return hmac.new(secret, _DOMAIN, hashlib.sha256).hexdigest()[:40]
 
 
-def cross_site(request: web.Request) -> str | None:
-    """Why a request comes from another site, or None.  Only browsers send these headers."""
+def cross_site(request: web.Request, public_url: str = "") -> str | None:
+    """Why a request comes from another site, or None.  Only browsers send these headers.
+
+    The origin of ``public_url`` (what links in messages point at) is this site too, for a
+    reverse proxy that does not pass the browser's ``Host`` on."""
     fetch_site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
     if fetch_site in ("cross-site", "same-site"):
         return f"Sec-Fetch-Site: {fetch_site}"
@@ -57,6 +60,10 @@ def cross_site(request: web.Request) -> str | None:
     parts = urlsplit(origin)
     if not parts.scheme or not parts.netloc:
         return "Origin: not an origin"
+    if public_url:
+        public = urlsplit(public_url)
+        if (public.scheme, public.netloc.lower()) == (parts.scheme, parts.netloc.lower()):
+            return None
     default = {"http": 80, "https": 443}.get(parts.scheme)
     host = (request.host or "").lower()
     theirs = parts.netloc.lower()
@@ -83,9 +90,10 @@ async def read_within(request: web.Request, seconds: float) -> bytes:
         raise web.HTTPRequestTimeout(text=f"the request body did not arrive within {seconds:g} s") from None
 
 
-async def check_write(request: web.Request, secret: bytes, body_timeout: float = 30.0) -> web.Response | None:
+async def check_write(request: web.Request, secret: bytes, body_timeout: float = 30.0,
+                      public_url: str = "") -> web.Response | None:
     """The 403/415 for a write that a browser on another site could have made, or None."""
-    why = cross_site(request)
+    why = cross_site(request, public_url)
     if why is not None:
         return _refuse(403, f"cross-site request refused ({why})")
     if request.path.startswith("/l/"):

@@ -564,7 +564,8 @@ async def read_auth(request: web.Request, handler: Any) -> web.StreamResponse:
     of another site (watcher.api.guard)."""
     rt = request.app[RUNTIME]
     if request.method not in guard.SAFE_METHODS:
-        refused = await guard.check_write(request, rt.secret, rt.config.service.body_timeout)
+        refused = await guard.check_write(request, rt.secret, rt.config.service.body_timeout,
+                                          rt.config.service.public_url)
         if refused is not None:
             return refused
     elif guard.needs_read_credential(request):

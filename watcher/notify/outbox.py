@@ -27,6 +27,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -108,6 +109,9 @@ class Dispatcher:
         self._busy: set[int] = set()  # outbox ids this process is delivering
         self._beat_task: asyncio.Task[None] | None = None
         self._install = hashlib.sha256(b"watcher.install|" + secret).hexdigest()[:12]
+        # claims and sent-marks on threads of their own: behind ingest's and the API's work in
+        # the shared default pool, a mark would wait, and a crash in that wait repeats a send
+        self._marks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="outbox-marks")
 
     async def start(self) -> None:
         now = self.clock()
@@ -145,6 +149,7 @@ class Dispatcher:
                 await self._beat_task
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(keys.forget_notifier, self.store, self.owner)
+        self._marks.shutdown(wait=True)
 
     def wake(self) -> None:
         self._wake.set()
@@ -251,8 +256,9 @@ class Dispatcher:
             return
         # the claim, just before the send: a crash before it leaves the rows pending, after it
         # the rows are claimed by this (then dead) notifier and taken again at once
-        claimed = set(await asyncio.to_thread(self.store.claim, [i.id for i, _, _ in prepared], self.clock(),
-                                              self.owner, n.claim_lease))
+        loop = asyncio.get_running_loop()
+        claimed = set(await loop.run_in_executor(self._marks, self.store.claim, [i.id for i, _, _ in prepared],
+                                                 self.clock(), self.owner, n.claim_lease))
         prepared = [p for p in prepared if p[0].id in claimed]
         if not prepared:
             return  # another notifier took them
@@ -261,8 +267,8 @@ class Dispatcher:
         key = self.idempotency_key([i.id for i, _, _ in prepared])
         result = await send(recipient.urls, message, idempotency_key=key)
         if result.ok:
-            await asyncio.to_thread(self.store.mark_sent_many, [i.id for i, _, _ in prepared], result.channel,
-                                    self.clock())
+            await loop.run_in_executor(self._marks, self.store.mark_sent_many, [i.id for i, _, _ in prepared],
+                                       result.channel, self.clock())
         for item, _, _ in prepared:
             await self._record(item, result, marked=True)
 
