@@ -217,6 +217,10 @@ class Gauges:
         self._thread.join(timeout=5)
 
 
+AGENT_TOKEN = "agent-token-for-reads-0123"
+AGENT = {"Authorization": f"Bearer {AGENT_TOKEN}"}
+
+
 def write_watcher(tmp_path: Path, receiver: HttpReceiver, auth: dict[str, Any] | None = None) -> Path:
     """watcher.yaml, an inventory of one client with one site (two probes) and the shipped
     rules with their holds shortened to a second (``fast_rules``)."""
@@ -240,7 +244,8 @@ def write_watcher(tmp_path: Path, receiver: HttpReceiver, auth: dict[str, Any] |
         "database": f"sqlite:///{tmp_path / 'watcher.db'}",
         "public_url": "http://127.0.0.1:1", "secret_key": "test-secret-key-0123456789",
         "engine_tick": "0.2s", "notify": {"retry_initial": "0.5s", "poll_interval": "0.2s"},
-        "auth": auth or {},
+        # with any ingest credential configured, reads need one too: the agents' own
+        "auth": {**auth, "api": {"kind": "bearer", "token": AGENT_TOKEN}} if auth else {},
     }))
     return cfg
 
@@ -257,13 +262,14 @@ def watcher(tmp_path: Path, auth: dict[str, Any] | None = None) -> Iterator[Watc
 
 
 def tickets(w: WatcherProcess, status: str = "") -> list[dict[str, Any]]:
-    code, body = w.request("GET", "/api/v1/tickets" + (f"?status={status}" if status else ""))
+    code, body = w.request("GET", "/api/v1/tickets" + (f"?status={status}" if status else ""),
+                           headers=AGENT)
     assert code == 200, body
     return list(body["tickets"])
 
 
 def ticket_status(w: WatcherProcess, tid: str) -> str:
-    return str(w.request("GET", f"/api/v1/tickets/{tid}")[1]["status"])
+    return str(w.request("GET", f"/api/v1/tickets/{tid}", headers=AGENT)[1]["status"])
 
 
 def watcher_metrics(w: WatcherProcess) -> str:
@@ -345,7 +351,7 @@ def test_prometheus_push_both_probes_failing_is_one_internet_ticket_and_recovery
             poll(lambda: ticket_status(w, tk["id"]) == "resolved", 30, "the ticket resolved", logs)
             assert prom.proc is not None and prom.proc.poll() is None, "resolved while Prometheus still runs"
             assert [t["id"] for t in tickets(w)] == [tk["id"]]
-            doc = w.request("GET", f"/api/v1/tickets/{tk['id']}")[1]
+            doc = w.request("GET", f"/api/v1/tickets/{tk['id']}", headers=AGENT)[1]
             assert doc["resolved_at"] is not None
             # ...by the resolved alerts themselves, not by their endsAt expiring.
             resolved = {e["labels"]["instance"] for e in doc["timeline"] if e["what"] == "ProbeFailed resolved"}
@@ -382,7 +388,7 @@ def test_prometheus_instance_down_is_a_host_ticket_that_expires_when_prometheus_
             prom.kill()  # no resolved alert will ever come: endsAt (4 s ahead) must expire it
             poll(lambda: ticket_status(w, tk["id"]) == "resolved", 30, "the ticket expired and resolved", logs)
             assert [t["id"] for t in tickets(w)] == [tk["id"]]
-            doc = w.request("GET", f"/api/v1/tickets/{tk['id']}")[1]
+            doc = w.request("GET", f"/api/v1/tickets/{tk['id']}", headers=AGENT)[1]
             assert not [e for e in doc["timeline"] if e["what"].endswith("resolved")], doc["timeline"]
             assert metric_value(watcher_metrics(w), "watcher_auth_failures_total", {"path": "prometheus"}) == 0
 
@@ -444,7 +450,7 @@ def test_alertmanager_webhook_opens_and_resolves_a_ticket(auth: str, tmp_path: P
                           "endsAt": rfc3339(datetime.now(UTC))}])
         poll(lambda: ticket_status(w, tk["id"]) == "resolved", 30, "the ticket resolved", logs)
         assert [t["id"] for t in tickets(w)] == [tk["id"]]
-        doc = w.request("GET", f"/api/v1/tickets/{tk['id']}")[1]
+        doc = w.request("GET", f"/api/v1/tickets/{tk['id']}", headers=AGENT)[1]
         assert [e["what"] for e in doc["timeline"]] == ["MailServerDown firing", "MailServerDown resolved"], doc
         text = watcher_metrics(w)
         assert metric_value(text, "watcher_events_received_total", {"source": "alertmanager"}) >= 2, text
