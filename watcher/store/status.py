@@ -64,13 +64,15 @@ def publish_status(store: Store, status: EngineStatus, name: str = "main") -> No
 
 def read_figures(store: Store, name: str = "main") -> StoreFigures:
     """The figures every process reports, read in this order so that the head is never older
-    than the cursor it is compared with."""
+    than the cursor it is compared with; the lag counts the rows between the two (a sequence
+    may have gaps)."""
     with store.engine.connect() as conn:
         row = conn.execute(select(*(engine_status.c[f] for f in FIELDS))
                            .where(engine_status.c.name == name)).first()
         status = EngineStatus(*row) if row is not None else None
         cursor = status.cursor if status is not None else 0
         head = int(conn.execute(select(func.coalesce(func.max(inbox.c.seq), 0))).scalar_one())
-        lag = int(conn.execute(select(func.count()).where(inbox.c.seq > cursor)).scalar_one())
+        lag = int(conn.execute(select(func.count()).where((inbox.c.seq > cursor) & (inbox.c.seq <= head))
+                               ).scalar_one())
         counts = conn.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state)).all()
     return StoreFigures(status, head, lag, {str(r[0]): int(r[1]) for r in counts})
