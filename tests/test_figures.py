@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.proc import WatcherProcess
 from tests.servers import HttpReceiver, SmtpServer, free_port
 from tests.test_e2e import write_config
+from tests.test_workers import two_workers
 
 
 def host_down(host: str, status: str, start: datetime) -> dict[str, Any]:
@@ -175,17 +176,10 @@ def open_tickets(w: WatcherProcess) -> Callable[[], int]:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_every_worker_reports_the_same_figures(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    db = f"sqlite:///{tmp_path / 'w.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
-    with SmtpServer() as smtp, HttpReceiver() as http:
-        w = WatcherProcess(write_config(tmp_path, smtp, http, db), free_port(), tmp_path / "watcher.log",
-                           extra=["--workers", "2"])
-        w.start()
-        try:
-            scrape_under_load([w], processes=2)
-            final = settle([w], 2, open_tickets(w))
-            assert final.open_tickets > 50, final
-        finally:
-            w.stop()
+    with two_workers(backend, tmp_path, request) as w:
+        scrape_under_load([w], processes=2)
+        final = settle([w], 2, open_tickets(w))
+        assert final.open_tickets > 50, final
 
 
 def test_every_replica_reports_the_same_figures(tmp_path: Path, pg_url: str) -> None:

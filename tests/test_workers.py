@@ -4,6 +4,7 @@ coming stop the service.  Real processes and real signals; nothing is mocked."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -21,6 +22,22 @@ from tests.proc import WatcherProcess
 from tests.servers import HttpReceiver, SmtpServer, free_port
 from tests.test_e2e import site_down, write_config
 from watcher.workers import OWNER_FILE, Supervisor, exit_reason, metrics_dir
+
+
+@contextlib.contextmanager
+def two_workers(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WatcherProcess]:
+    """``watcher serve --workers 2`` on SQLite or a fresh PostgreSQL database, started and
+    stopped around the block."""
+    db = f"sqlite:///{tmp_path / 'w.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    with SmtpServer() as smtp, HttpReceiver() as http:
+        w = WatcherProcess(write_config(tmp_path, smtp, http, db), free_port(), tmp_path / "watcher.log",
+                           extra=["--workers", "2"])
+        w.start()
+        try:
+            yield w
+        finally:
+            code = w.stop()
+        assert code == 0, w.log.read_text()
 
 
 def children(pid: int) -> set[int]:
@@ -45,46 +62,38 @@ def leader_pid(w: WatcherProcess) -> int:
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_sigkilled_worker_is_replaced_while_the_other_keeps_serving(backend: str, tmp_path: Path,
                                                                       request: pytest.FixtureRequest) -> None:
-    db = f"sqlite:///{tmp_path / 'w.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
-    with SmtpServer() as smtp, HttpReceiver() as http:
-        w = WatcherProcess(write_config(tmp_path, smtp, http, db), free_port(), tmp_path / "watcher.log",
-                           extra=["--workers", "2"])
-        w.start()
-        try:
-            assert w.proc is not None
-            parent = w.proc.pid
-            workers = w.wait_until(lambda: len(children(parent)) == 2 and children(parent), what="two workers")
-            victim = leader_pid(w)  # the worker running the engine: the harder case
-            assert victim in workers
-            survivor = (workers - {victim}).pop()
-            os.kill(victim, signal.SIGKILL)
+    with two_workers(backend, tmp_path, request) as w:
+        assert w.proc is not None
+        parent = w.proc.pid
+        workers = w.wait_until(lambda: len(children(parent)) == 2 and children(parent), what="two workers")
+        victim = leader_pid(w)  # the worker running the engine: the harder case
+        assert victim in workers
+        survivor = (workers - {victim}).pop()
+        os.kill(victim, signal.SIGKILL)
 
-            start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
-            answers = [w.request("POST", "/api/v1/events", site_down(start))[0]]
-            deadline = time.monotonic() + 3
-            while time.monotonic() < deadline:  # while the parent waits out the backoff
-                answers.append(w.request("GET", "/healthz")[0])
-            assert set(answers) == {200}, answers
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+        answers = [w.request("POST", "/api/v1/events", site_down(start))[0]]
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:  # while the parent waits out the backoff
+            answers.append(w.request("GET", "/healthz")[0])
+        assert set(answers) == {200}, answers
 
-            now = w.wait_until(lambda: len(children(parent)) == 2 and children(parent), timeout=30,
-                               what="a replacement worker")
-            assert survivor in now and victim not in now
-            assert w.proc.poll() is None, "the service keeps running"
-            log = w.log.read_text()
-            assert f"(pid {victim}) ended: killed by signal 9 (SIGKILL); a new one starts in" in log, log
-            assert "worker" in log and "started again" in log
+        now = w.wait_until(lambda: len(children(parent)) == 2 and children(parent), timeout=30,
+                           what="a replacement worker")
+        assert survivor in now and victim not in now
+        assert w.proc.poll() is None, "the service keeps running"
+        log = w.log.read_text()
+        assert f"(pid {victim}) ended: killed by signal 9 (SIGKILL); a new one starts in" in log, log
+        assert "worker" in log and "started again" in log
 
-            # the engine went on in the survivor (or the replacement): the ticket opens
-            tickets = w.wait_until(lambda: w.request("GET", "/api/v1/tickets?status=open")[1]["tickets"],
-                                   what="a ticket opened after the leader's death")
-            assert len(tickets) == 1
-            assert leader_pid(w) != victim
-            # and the replacement answers requests
-            replacement = (now - {survivor}).pop()
-            w.wait_until(lambda: stats(w)["process"]["pid"] == replacement, what="an answer from the replacement")
-        finally:
-            code = w.stop()
-        assert code == 0, w.log.read_text()
+        # the engine went on in the survivor (or the replacement): the ticket opens
+        tickets = w.wait_until(lambda: w.request("GET", "/api/v1/tickets?status=open")[1]["tickets"],
+                               what="a ticket opened after the leader's death")
+        assert len(tickets) == 1
+        assert leader_pid(w) != victim
+        # and the replacement answers requests
+        replacement = (now - {survivor}).pop()
+        w.wait_until(lambda: stats(w)["process"]["pid"] == replacement, what="an answer from the replacement")
 
 
 def _short_lived(code: int, after: float) -> int:
@@ -120,8 +129,9 @@ def test_repeated_deaths_stop_the_service(caplog: pytest.LogCaptureFixture) -> N
     code = Supervisor(2, spawn, limit=5, window=60, backoff=0.05, backoff_max=0.2, poll=0.01).run()
     assert code == 1
     assert time.monotonic() - began < 20
-    assert len(started) == 2 + 3  # two, then three replacements; the fifth death stops it
+    assert len(started) in (5, 6)  # two, then three or four replacements (two may be due at once)
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 5, errors  # the fifth death stops it
     assert all("exit status 3" in e for e in errors), errors
     assert "5 worker deaths within 60s, stopping the service" in errors[-1]
 
