@@ -99,7 +99,7 @@ class Supervisor:
             index = self.children.pop(pid)
             _mark_dead(pid)
             if self._stopping:
-                if status != 0:
+                if status != 0 and not (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM):
                     log.warning("worker %d (pid %d) ended while stopping: %s", index, pid, exit_reason(status))
                 continue
             now = time.monotonic()
