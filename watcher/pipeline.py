@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,30 @@ from watcher.store import InboxRow, Store
 log = logging.getLogger(__name__)
 
 
+class RecentKeys:
+    """Occurrence keys this process has seen committed, newest kept, bounded.
+
+    A monitoring storm is mostly re-sends of alerts already stored (Prometheus repeats every
+    firing alert each evaluation); recognising them here answers them without serialising
+    them or asking the database, which is what makes re-sends cheap.  Only a cache: a key
+    not found here is still deduplicated by the inbox's unique index, so a miss (another
+    worker's rows, a restart, an evicted key) costs time, never correctness.
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self._old: set[str] = set()
+        self._new: set[str] = set()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._new or key in self._old
+
+    def add_all(self, keys: Iterable[str]) -> None:
+        self._new.update(keys)
+        if len(self._new) >= self.limit:  # two generations: the older half is dropped at once
+            self._old, self._new = self._new, set()
+
+
 class Ingestor:
     """Group commit of inbox rows."""
 
@@ -40,6 +64,7 @@ class Ingestor:
         self._queue: asyncio.Queue[tuple[list[InboxRow], asyncio.Future[list[int | None]],
                                          Callable[[list[int | None]], None] | None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self.committed = RecentKeys()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ingest-writer")
@@ -81,6 +106,7 @@ class Ingestor:
                         fut.set_exception(exc)
                     self._queue.task_done()
                 continue
+            self.committed.add_all(r.occ_key for r in rows if r.kind == "event")
             pos = 0
             for b_rows, fut, before_wake in batch:
                 got = seqs[pos:pos + len(b_rows)]

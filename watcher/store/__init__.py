@@ -21,7 +21,7 @@ import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy import create_engine, event, func, select, text, update
+from sqlalchemy import bindparam, create_engine, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import QueuePool
@@ -389,6 +389,26 @@ class Store:
         with self.write() as conn:
             conn.execute(update(outbox).where(outbox.c.id == item_id).values(
                 state="sent", sent_at=now, channel=channel, last_error=None))
+
+    def record_outcomes(self, sent: Sequence[tuple[int, str | None, float]],
+                        failed: Sequence[tuple[int, str, float | None]]) -> None:
+        """Many deliveries' outcomes in one transaction: (id, channel, sent_at) for each sent
+        row, (id, error, next_due) for each failed one (``next_due`` None: dead).
+
+        A storm of notices finishes hundreds of sends a second; one commit (one fsync) per
+        outcome would hold the write lock that ingest needs more than ingest does.
+        """
+        if not sent and not failed:
+            return
+        with self.write() as conn:
+            if sent:
+                conn.execute(update(outbox).where(outbox.c.id == bindparam("oid")).values(
+                    state="sent", sent_at=bindparam("at"), channel=bindparam("ch"), last_error=None),
+                    [{"oid": i, "ch": ch, "at": at} for i, ch, at in sent])
+            for item_id, error, next_due in failed:
+                conn.execute(update(outbox).where(outbox.c.id == item_id).values(
+                    state="pending" if next_due is not None else "dead", attempts=outbox.c.attempts + 1,
+                    last_error=error[:2000], due_at=next_due if next_due is not None else outbox.c.due_at))
 
     def mark_failed(self, item_id: int, error: str, next_due: float | None) -> None:
         """Retry at ``next_due``, or give up (state ``dead``) when it is None."""
