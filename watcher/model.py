@@ -370,3 +370,15 @@ class Notice:
 
     def to_dict(self) -> dict[str, Any]:
         return {"ticket": self.ticket_id, "to": self.to, "kind": self.kind, "at": format_time(self.at)}
+
+
+@dataclass(slots=True)
+class EngineDelta:
+    """The engine's state as a store keeps it: ``doc``, the small rest of the state, whole;
+    ``parts``, per kind of entry (``alerts``, ``groups``), the entries changed since the last
+    delta by key, None for an entry that is gone.  A commit costs what changed."""
+
+    doc: dict[str, Any]
+    parts: dict[str, dict[str, Any]]
+    whole: bool = False  # ``parts`` holds every entry: the stored ones not named are gone
+

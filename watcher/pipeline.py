@@ -150,6 +150,7 @@ class EngineWorker:
         self._unwritten: dict[str, Any] = {}
         self._primed: dict[int, Event] = {}
         self._unwritten_rows = 0
+        self._write_whole = False
         self._last_commit = 0.0
         self.commit_interval = 2.0
 
@@ -158,11 +159,12 @@ class EngineWorker:
         self._task = asyncio.create_task(self._run(), name="engine-worker")
 
     def _load(self) -> None:
-        self.cursor, state, self.epoch = self.store.load_engine_epoch()
+        self.cursor, state, self.epoch, inline = self.store.load_engine_state()
         self._primed.clear()
         self._unwritten.clear()
         self._unwritten_rows = 0
         self.engine = Engine(self.config.rules, self.config.inventory, state)
+        self._write_whole = inline
 
     async def stop(self) -> None:
         self._stopping = True
@@ -279,6 +281,7 @@ class EngineWorker:
             state = self.engine.snapshot()
             self.config = cfg
             self.engine = Engine(cfg.rules, cfg.inventory, state)
+            self._write_whole = True  # a rule that is gone drops its groups: rewrite them all
         rows = self.store.read_inbox(self.cursor, self.batch)
         engine = self.engine
         results: dict[int, dict[str, Any]] = {}
@@ -316,12 +319,14 @@ class EngineWorker:
         due = self._unwritten_rows and (self.clock() - self._last_commit >= self.commit_interval
                                         or self._unwritten_rows >= 20_000)
         if changes.material or changes.notices or answers or due or (self._stopping and self._unwritten_rows):
-            self.epoch = self.store.commit_batch(last, engine.snapshot(), list(self._unwritten.values()),
+            self.epoch = self.store.commit_batch(last, engine.delta(whole=self._write_whole),
+                                                 list(self._unwritten.values()),
                                                  changes.notices, self.clock(), op_answers=answers,
                                                  epoch=self.epoch,
                                                  notice_delay=self.config.service.notify.digest_window)
             self._unwritten.clear()
             self._unwritten_rows = 0
+            self._write_whole = False
             self._last_commit = self.clock()
         self._results.update(answers)
         while len(self._results) > 10_000:

@@ -25,6 +25,7 @@ from watcher.config.inventory import Inventory
 from watcher.config.rules import SEVERITIES, Rule, Rules, Signal, parse_matcher
 from watcher.model import (
     Callback,
+    EngineDelta,
     Event,
     Notice,
     NotificationRecord,
@@ -37,6 +38,7 @@ from watcher.model import (
 from watcher.rules import forecast
 from watcher.rules.binding import bind
 from watcher.rules.impact import affected
+from watcher.rules.tracked import TrackedDict
 
 REACT_HOURS = {"standard": 6.0, "gold": 4.0, "platinum": 2.0}
 ADMIN_HOURS = {"standard": (8.0, 24.0), "gold": (4.0, 12.0), "platinum": (2.0, 8.0)}
@@ -45,6 +47,7 @@ TIMELINE_CAP = 300
 RESOLVED_ALERT_TTL = 6 * 3600.0
 EARLY_CALLBACK_TTL = 15 * 60.0
 UNROUTED_ALERT_TTL = 3600.0
+PRUNE_EVERY = 60.0
 
 _DEFAULT_TITLES = {
     "internet": {"pl": "Brak dostępu do internetu: {site_name}", "en": "Internet outage: {site_name}"},
@@ -126,8 +129,9 @@ class Engine:
         self._rule = {r.name: r for r in rules.rules}
         self.clock = 0.0
         self.next_id = 1
-        self.alerts: dict[str, Alert] = {}
-        self.groups: dict[str, Group] = {}
+        self.alerts: TrackedDict[Alert] = TrackedDict()
+        self.groups: TrackedDict[Group] = TrackedDict()
+        self._pruned_at = 0.0
         self.tickets: dict[str, Ticket] = {}
         self.maintenances: list[dict[str, Any]] = []
         self.silences: list[dict[str, Any]] = []
@@ -149,6 +153,8 @@ class Engine:
                     self._metric_rules.setdefault(r.folder_metric, []).append((r, "folder"))
         if state:
             self._restore(state)
+        self.alerts.take_touched()  # what the state held is stored already: only changes count
+        self.groups.take_touched()
 
     # ------------------------------------------------------------ public API
 
@@ -237,14 +243,14 @@ class Engine:
     def _timer_valid(self, timer: tuple[float, int, str, str]) -> bool:
         due, _, kind, key = timer
         if kind == "group":
-            g = self.groups.get(key)
+            g = self.groups.peek(key)
             return g is not None and g.due is not None and abs(g.due - due) < 1e-6
         if kind == "escalate":
             tk = self.tickets.get(key)
             return tk is not None and tk.react_by is not None and tk.escalated_at is None \
                 and abs(_ts(tk.react_by) - due) < 1e-6
         if kind == "expire":
-            a = self.alerts.get(key)
+            a = self.alerts.peek(key)
             return a is not None and a.status == "firing" and a.expires is not None and abs(a.expires - due) < 1e-6
         return False
 
@@ -516,21 +522,21 @@ class Engine:
             if len(recent) >= rule.count:
                 return True, sorted(recent)[-rule.count]
             return False, t
+        peek = self.alerts.peek  # reads only: these alerts are not changed here
         if rule.kind == "catchall":
-            starts = [self.alerts[fp].start for fp in g.members
-                      if fp in self.alerts and self.alerts[fp].status == "firing"]
-            return (True, min(starts)) if starts else (False, t)
+            firing = [a for a in map(peek, g.members) if a is not None and a.status == "firing"]
+            return (True, min(a.start for a in firing)) if firing else (False, t)
         best: float | None = None
         for i, sig in enumerate(rule.signals):
-            starts = [self.alerts[fp].start for fp, idx in g.members.items()
-                      if idx == i and fp in self.alerts and self.alerts[fp].status == "firing"]
-            if not starts:
+            members = [a for a in (peek(fp) for fp, idx in g.members.items() if idx == i)
+                       if a is not None and a.status == "firing"]
+            if not members:
                 continue
+            starts = [a.start for a in members]
             if sig.all_probes:
                 site = self.inv.sites.get(g.labels.get("site", ""))
                 need = len(site.probes) if site and site.probes else 1
-                instances = {self.alerts[fp].labels.get("instance", fp) for fp, idx in g.members.items()
-                             if idx == i and self.alerts[fp].status == "firing"}
+                instances = {a.labels.get("instance", a.fp) for a in members}
                 if len(instances) < need:
                     continue
                 since = max(starts)
@@ -903,8 +909,17 @@ class Engine:
             "version": 1,
             "clock": self.clock,
             "next_id": self.next_id,
-            "alerts": [[a.fp, a.labels, a.status, a.start, a.last, a.expires, a.end] for a in self.alerts.values()],
+            "alerts": [self._alert_row(a) for a in self.alerts.values()],
             "groups": [g.__dict__ for g in self.groups.values()],
+            **self._rest(),
+        }
+
+    def snapshot_rest(self) -> dict[str, Any]:
+        """The state without its alerts and groups (see ``delta``)."""
+        return {"version": 1, "clock": self.clock, "next_id": self.next_id, **self._rest()}
+
+    def _rest(self) -> dict[str, Any]:
+        return {
             "tickets": [tk.to_dict() for tk in self.tickets.values()],
             "maintenances": self.maintenances,
             "silences": self.silences,
@@ -912,10 +927,36 @@ class Engine:
             "counters": {"unrouted": self.unrouted, "unbound": self.unbound, "silenced": self.silenced},
         }
 
+    def delta(self, whole: bool = False) -> EngineDelta:
+        """What changed since the last ``delta`` (or since the engine was built), for a store
+        that keeps alerts and groups as rows of their own: the small rest of the state whole,
+        and only the alerts and groups that were touched, written or deleted.  ``whole``: every
+        alert and group (after a restore from an older layout, or a reload that dropped rules)."""
+        self._prune()
+        doc = self.snapshot_rest()
+        touched_alerts, touched_groups = self.alerts.take_touched(), self.groups.take_touched()
+        if whole:
+            touched_alerts, touched_groups = set(self.alerts), set(self.groups)
+        alerts = {fp: (self._alert_row(a) if (a := self.alerts.peek(fp)) is not None else None)
+                  for fp in touched_alerts}
+        groups = {gid: (dict(g.__dict__) if (g := self.groups.peek(gid)) is not None else None)
+                  for gid in touched_groups}
+        return EngineDelta(doc, {"alerts": alerts, "groups": groups}, whole)
+
+    @staticmethod
+    def _alert_row(a: Alert) -> list[Any]:
+        return [a.fp, a.labels, a.status, a.start, a.last, a.expires, a.end]
+
     def _prune(self) -> None:
         """Forget what can no longer matter, so the state does not grow without bound: resolved
         alerts after a while, alerts no rule names once they go quiet (a trap that never
-        resolves), and callers' early wishes past their time."""
+        resolves), and callers' early wishes past their time.
+
+        A scan of every alert, so it runs at most once a minute of engine time: what it
+        forgets is hours old, and a commit must not cost as much as the state is large."""
+        if self.clock - self._pruned_at < PRUNE_EVERY and self._pruned_at <= self.clock:
+            return
+        self._pruned_at = self.clock
         horizon = self.clock - RESOLVED_ALERT_TTL
         quiet = self.clock - UNROUTED_ALERT_TTL
         stale = [fp for fp, a in self.alerts.items()
