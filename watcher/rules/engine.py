@@ -66,7 +66,7 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-@dataclass
+@dataclass(slots=True)
 class Alert:
     """One alert identity as the engine knows it."""
 
@@ -145,6 +145,7 @@ class Engine:
         self._notices: list[Notice] = []
         self._material = False
         self._routes: dict[str, list[tuple[Rule, str, int]]] = {}
+        self._route_lists: dict[tuple[tuple[str, str, int], ...], list[tuple[Rule, str, int]]] = {}
         self._metric_rules: dict[str, list[tuple[Rule, str]]] = {}
         for r in rules.rules:
             if r.kind == "forecast":
@@ -297,6 +298,9 @@ class Engine:
                     break
         if len(self._routes) > 200_000:
             self._routes.clear()
+        # Most alerts route alike (every probe of every office): one shared list per distinct
+        # routing keeps the cache at a pointer per alert instead of a list each.
+        routes = self._route_lists.setdefault(tuple((r.name, role, i) for r, role, i in routes), routes)
         self._routes[fp] = routes
         return routes
 
