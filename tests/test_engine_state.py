@@ -111,3 +111,33 @@ def test_a_state_written_whole_by_an_earlier_release_is_split_on_the_next_commit
     _, state, _, inline = store.load_engine_state()
     assert not inline and _rows(store, "alerts") == 5
     assert _same(_engine(tmp_path, state), engine)
+
+
+# ---------------------------------------------------------------- derived summaries
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_STEP = st.tuples(st.integers(0, 5), st.sampled_from(["firing", "resolved"]), st.integers(0, 3),
+                  st.integers(0, 120))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_STEP, max_size=40))
+def test_member_summaries_always_match_the_members(tmp_path_factory: pytest.TempPathFactory,
+                                                   steps: list[tuple[int, str, int, int]]) -> None:
+    """The per-group summaries kept up to date as alerts come and go equal a sum from scratch
+    after every step: probes failing, recovering, failing again with another start."""
+    engine = _engine(tmp_path_factory.mktemp("inv"))
+    at = T0
+    for probe, status, start_shift, dt in steps:
+        at += timedelta(seconds=dt)
+        ev = Event(labels={"alertname": "ProbeFailed", "client": "acme", "site": "krk",
+                           "instance": f"probe-{probe % 3}", "n": str(probe)}, source="api",
+                   status=status, starts_at=T0 + timedelta(minutes=start_shift), observed_at=at)  # type: ignore[arg-type]
+        engine.handle(ev, at)
+        for gid, aggs in engine._aggs.items():
+            g = engine.groups.peek(gid)
+            assert g is not None
+            assert {i: (a.count, a.first, a.last, a.instances) for i, a in aggs.items() if a.count} == \
+                {i: (a.count, a.first, a.last, a.instances) for i, a in engine._aggregate(g).items()}

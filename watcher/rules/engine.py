@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -106,6 +107,25 @@ class Group:
     folder_kinds: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class MemberSummary:
+    """What a group's condition needs of its firing members for one signal, kept up to date
+    as members join, so that an office with a thousand failing probes costs the same per
+    event as one with two.  Derived, never stored: a member leaving, changing its start or
+    its signal drops the summary, and the next condition check sums the members again."""
+
+    count: int = 0
+    first: float = math.inf
+    last: float = -math.inf
+    instances: set[str] = field(default_factory=set)
+
+    def add(self, a: Alert) -> None:
+        self.count += 1
+        self.first = min(self.first, a.start)
+        self.last = max(self.last, a.start)
+        self.instances.add(a.labels.get("instance", a.fp))
+
+
 @dataclass
 class Changes:
     """What one batch of work changed: tickets to store, notices to send.
@@ -145,6 +165,7 @@ class Engine:
         self._notices: list[Notice] = []
         self._material = False
         self._routes: dict[str, list[tuple[Rule, str, int]]] = {}
+        self._aggs: dict[str, dict[int, MemberSummary]] = {}
         self._route_lists: dict[tuple[tuple[str, str, int], ...], list[tuple[Rule, str, int]]] = {}
         self._metric_rules: dict[str, list[tuple[Rule, str]]] = {}
         for r in rules.rules:
@@ -380,11 +401,16 @@ class Engine:
                 continue
             cur = self.alerts.get(fp)
             if cur is not None and cur.status == "firing":
+                was = g.members.get(fp)
                 g.members[fp] = idx
+                if was is None:
+                    self._agg_add(g.gid, idx, cur)
+                elif was != idx or change != "duplicate":
+                    self._aggs.pop(g.gid, None)
                 if rule.kind == "threshold" and change in ("new", "occurrence"):
                     g.occurrences.append(start)
-            else:
-                g.members.pop(fp, None)
+            elif g.members.pop(fp, None) is not None:
+                self._aggs.pop(g.gid, None)
             self._note(g, entry)
             if g.state == "suppressed" and g.parent:
                 parent = self.groups.get(g.parent)
@@ -422,6 +448,7 @@ class Engine:
             g = self.groups.get(gid) if gid else None
             if g is not None and a.fp in g.members:
                 del g.members[a.fp]
+                self._aggs.pop(g.gid, None)
                 self._evaluate(g, t)
 
     def _resolve_by(self, rule: Rule, sig: Signal, labels: dict[str, str], t: float) -> None:
@@ -526,31 +553,46 @@ class Engine:
             if len(recent) >= rule.count:
                 return True, sorted(recent)[-rule.count]
             return False, t
-        peek = self.alerts.peek  # reads only: these alerts are not changed here
+        aggs = self._aggs.get(g.gid)
+        if aggs is None:
+            aggs = self._aggs[g.gid] = self._aggregate(g)
         if rule.kind == "catchall":
-            firing = [a for a in map(peek, g.members) if a is not None and a.status == "firing"]
-            return (True, min(a.start for a in firing)) if firing else (False, t)
+            agg = aggs.get(0)
+            return (True, agg.first) if agg and agg.count else (False, t)
         best: float | None = None
         for i, sig in enumerate(rule.signals):
-            members = [a for a in (peek(fp) for fp, idx in g.members.items() if idx == i)
-                       if a is not None and a.status == "firing"]
-            if not members:
+            agg = aggs.get(i)
+            if agg is None or not agg.count:
                 continue
-            starts = [a.start for a in members]
             if sig.all_probes:
                 site = self.inv.sites.get(g.labels.get("site", ""))
                 need = len(site.probes) if site and site.probes else 1
-                instances = {a.labels.get("instance", a.fp) for a in members}
-                if len(instances) < need:
+                if len(agg.instances) < need:
                     continue
-                since = max(starts)
+                since = agg.last
             else:
-                since = min(starts)
+                since = agg.first
             due = since + sig.hold
             best = due if best is None else min(best, due)
         if best is None:
             return False, t
         return True, best
+
+    def _aggregate(self, g: Group) -> dict[int, MemberSummary]:
+        """The firing members of a group summed up per signal, from scratch."""
+        out: dict[int, MemberSummary] = {}
+        peek = self.alerts.peek  # reads only: these alerts are not changed here
+        for fp, idx in g.members.items():
+            a = peek(fp)
+            if a is not None and a.status == "firing":
+                out.setdefault(idx, MemberSummary()).add(a)
+        return out
+
+    def _agg_add(self, gid: str, idx: int, a: Alert) -> None:
+        """A new firing member joins the group: its summary grows by one, when there is one."""
+        aggs = self._aggs.get(gid)
+        if aggs is not None:
+            aggs.setdefault(idx, MemberSummary()).add(a)
 
     def _hold_due(self, rule: Rule, g: Group, since: float, t: float) -> float:
         if rule.kind == "threshold" or rule.kind == "forecast":
@@ -634,6 +676,7 @@ class Engine:
         if g.state == "idle" and not g.members and rule.kind != "forecast" and not g.occurrences \
                 and not (rule.flapping and g.flaps):
             self.groups.pop(g.gid, None)
+            self._aggs.pop(g.gid, None)
 
     def _on_due(self, g: Group, t: float) -> None:
         rule = self._rule[g.rule]
@@ -968,6 +1011,8 @@ class Engine:
                  or (a.last < quiet and not self._route(fp, a.labels))]
         for fp in stale:
             del self.alerts[fp]
+        if stale:
+            self._aggs.clear()
         for person in [p for p, at in self.early_callbacks.items() if self.clock - at > EARLY_CALLBACK_TTL]:
             del self.early_callbacks[person]
 
