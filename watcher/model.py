@@ -35,6 +35,25 @@ def parse_time(value: Any, what: str = "time") -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if not isinstance(value, str) or not value.strip():
         raise EventError(f"{what}: expected an RFC 3339 time string, got {value!r}")
+    cached = _PARSED.get(value)
+    if cached is not None:
+        return cached
+    dt = _parse_time_text(value, what)
+    if len(_PARSED) >= _TIME_CACHE:
+        _PARSED.clear()
+    _PARSED[value] = dt
+    return dt
+
+
+# A storm carries the same few time strings (one ``startsAt`` per alert rule, one receive
+# time per request) thousands of times: parsing and formatting each once is a tenth of the
+# ingest path's CPU.  Plain dicts cleared when full: bounded, and cheaper than an LRU.
+_TIME_CACHE = 4096
+_PARSED: dict[str, datetime] = {}
+_FORMATTED: dict[datetime, str] = {}
+
+
+def _parse_time_text(value: str, what: str) -> datetime:
     text = value.strip()
     if text[-1] in "Zz":
         text = text[:-1] + "+00:00"
@@ -53,9 +72,15 @@ def format_time(dt: datetime | None) -> str | None:
     """RFC 3339 in UTC with a ``Z``, whole seconds unless there is a fraction."""
     if dt is None:
         return None
-    dt = dt.astimezone(UTC)
-    # isoformat, not strftime: %Y does not zero-pad years before 1000, which parse_time refuses
-    return dt.isoformat(timespec="microseconds" if dt.microsecond else "seconds").replace("+00:00", "Z")
+    text = _FORMATTED.get(dt)
+    if text is None:
+        utc = dt.astimezone(UTC)
+        # isoformat, not strftime: %Y does not zero-pad years before 1000, which parse_time refuses
+        text = utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds").replace("+00:00", "Z")
+        if len(_FORMATTED) >= _TIME_CACHE:
+            _FORMATTED.clear()
+        _FORMATTED[dt] = text
+    return text
 
 
 def fingerprint(labels: dict[str, str]) -> str:
@@ -64,13 +89,10 @@ def fingerprint(labels: dict[str, str]) -> str:
     Like Alertmanager, the identity is the sorted label set and nothing else, so a
     re-send or a second sender of the same alert is recognised as the same alert.
     """
-    h = hashlib.sha256()
-    for key in sorted(labels):
-        h.update(key.encode())
-        h.update(b"\xff")
-        h.update(labels[key].encode())
-        h.update(b"\xff")
-    return h.hexdigest()[:16]
+    # One buffer hashed at once gives the same digest as feeding the parts one by one (the
+    # stored fingerprints of earlier releases stay valid) at a third of the cost.
+    data = b"".join(k.encode() + b"\xff" + labels[k].encode() + b"\xff" for k in sorted(labels))
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 @dataclass(slots=True)
@@ -348,3 +370,15 @@ class Notice:
 
     def to_dict(self) -> dict[str, Any]:
         return {"ticket": self.ticket_id, "to": self.to, "kind": self.kind, "at": format_time(self.at)}
+
+
+@dataclass(slots=True)
+class EngineDelta:
+    """The engine's state as a store keeps it: ``doc``, the small rest of the state, whole;
+    ``parts``, per kind of entry (``alerts``, ``groups``), the entries changed since the last
+    delta by key, None for an entry that is gone.  A commit costs what changed."""
+
+    doc: dict[str, Any]
+    parts: dict[str, dict[str, Any]]
+    whole: bool = False  # ``parts`` holds every entry: the stored ones not named are gone
+

@@ -15,6 +15,7 @@ import os
 import re
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -143,22 +144,33 @@ async def _ingest(request: web.Request, fmt: str, auth_path: str) -> web.Respons
         rt.metrics.truncated_alerts.labels(auth_path).inc(truncated)
     received = time.time()
     rows = []
+    fresh = []
+    known = rt.ingestor.committed
+    duplicates: Counter[str] = Counter()
     for ev in events:
         if ev.observed_at is None:
             ev.observed_at = now
-        rows.append(InboxRow("event", ev.source[:64], ev.occurrence_key, received,
-                             orjson.dumps(ev.to_dict()).decode()))
-    try:
-        seqs = await rt.ingestor.submit(rows, lambda got: rt.worker.prime(got, events))
-    except Exception as exc:
-        log.error("ingest could not store %d events: %s", len(rows), exc)
-        return _error(503, "the store is unavailable; nothing was stored, retry later")
-    accepted = sum(1 for s in seqs if s is not None)
-    for ev, seq in zip(events, seqs, strict=True):
-        (rt.metrics.events_received if seq is not None else rt.metrics.events_duplicate).labels(
-            source_label(ev.source)).inc()
+        key = ev.occurrence_key
+        if key in known:  # a re-send of an occurrence already durable: nothing to store
+            duplicates[ev.source] += 1
+            continue
+        rows.append(InboxRow("event", ev.source[:64], key, received, orjson.dumps(ev.to_dict()).decode()))
+        fresh.append(ev)
+    received_by: Counter[str] = Counter()
+    if rows:
+        try:
+            seqs = await rt.ingestor.submit(rows, lambda got: rt.worker.prime(got, fresh))
+        except Exception as exc:
+            log.error("ingest could not store %d events: %s", len(rows), exc)
+            return _error(503, "the store is unavailable; nothing was stored, retry later")
+        for ev, seq in zip(fresh, seqs, strict=True):
+            (received_by if seq is not None else duplicates)[ev.source] += 1
+    for counts, metric in ((received_by, rt.metrics.events_received), (duplicates, rt.metrics.events_duplicate)):
+        for source, n in counts.items():
+            metric.labels(source_label(source)).inc(n)
     rt.metrics.ingest_seconds.labels(auth_path).observe(time.perf_counter() - started)
-    return _json({"status": "success", "accepted": accepted, "duplicates": len(rows) - accepted})
+    accepted = sum(received_by.values())
+    return _json({"status": "success", "accepted": accepted, "duplicates": len(events) - accepted})
 
 
 def _count(text: str | None) -> int:

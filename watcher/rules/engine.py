@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from watcher.config.inventory import Inventory
 from watcher.config.rules import SEVERITIES, Rule, Rules, Signal, parse_matcher
 from watcher.model import (
     Callback,
+    EngineDelta,
     Event,
     Notice,
     NotificationRecord,
@@ -37,6 +39,7 @@ from watcher.model import (
 from watcher.rules import forecast
 from watcher.rules.binding import bind
 from watcher.rules.impact import affected
+from watcher.rules.tracked import TrackedDict
 
 REACT_HOURS = {"standard": 6.0, "gold": 4.0, "platinum": 2.0}
 ADMIN_HOURS = {"standard": (8.0, 24.0), "gold": (4.0, 12.0), "platinum": (2.0, 8.0)}
@@ -45,6 +48,7 @@ TIMELINE_CAP = 300
 RESOLVED_ALERT_TTL = 6 * 3600.0
 EARLY_CALLBACK_TTL = 15 * 60.0
 UNROUTED_ALERT_TTL = 3600.0
+PRUNE_EVERY = 60.0
 
 _DEFAULT_TITLES = {
     "internet": {"pl": "Brak dostępu do internetu: {site_name}", "en": "Internet outage: {site_name}"},
@@ -63,7 +67,7 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-@dataclass
+@dataclass(slots=True)
 class Alert:
     """One alert identity as the engine knows it."""
 
@@ -103,6 +107,25 @@ class Group:
     folder_kinds: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class MemberSummary:
+    """What a group's condition needs of its firing members for one signal, kept up to date
+    as members join, so that an office with a thousand failing probes costs the same per
+    event as one with two.  Derived, never stored: a member leaving, changing its start or
+    its signal drops the summary, and the next condition check sums the members again."""
+
+    count: int = 0
+    first: float = math.inf
+    last: float = -math.inf
+    instances: set[str] = field(default_factory=set)
+
+    def add(self, a: Alert) -> None:
+        self.count += 1
+        self.first = min(self.first, a.start)
+        self.last = max(self.last, a.start)
+        self.instances.add(a.labels.get("instance", a.fp))
+
+
 @dataclass
 class Changes:
     """What one batch of work changed: tickets to store, notices to send.
@@ -126,8 +149,9 @@ class Engine:
         self._rule = {r.name: r for r in rules.rules}
         self.clock = 0.0
         self.next_id = 1
-        self.alerts: dict[str, Alert] = {}
-        self.groups: dict[str, Group] = {}
+        self.alerts: TrackedDict[Alert] = TrackedDict()
+        self.groups: TrackedDict[Group] = TrackedDict()
+        self._pruned_at = 0.0
         self.tickets: dict[str, Ticket] = {}
         self.maintenances: list[dict[str, Any]] = []
         self.silences: list[dict[str, Any]] = []
@@ -141,6 +165,8 @@ class Engine:
         self._notices: list[Notice] = []
         self._material = False
         self._routes: dict[str, list[tuple[Rule, str, int]]] = {}
+        self._aggs: dict[str, dict[int, MemberSummary]] = {}
+        self._route_lists: dict[tuple[tuple[str, str, int], ...], list[tuple[Rule, str, int]]] = {}
         self._metric_rules: dict[str, list[tuple[Rule, str]]] = {}
         for r in rules.rules:
             if r.kind == "forecast":
@@ -149,6 +175,8 @@ class Engine:
                     self._metric_rules.setdefault(r.folder_metric, []).append((r, "folder"))
         if state:
             self._restore(state)
+        self.alerts.take_touched()  # what the state held is stored already: only changes count
+        self.groups.take_touched()
 
     # ------------------------------------------------------------ public API
 
@@ -237,14 +265,14 @@ class Engine:
     def _timer_valid(self, timer: tuple[float, int, str, str]) -> bool:
         due, _, kind, key = timer
         if kind == "group":
-            g = self.groups.get(key)
+            g = self.groups.peek(key)
             return g is not None and g.due is not None and abs(g.due - due) < 1e-6
         if kind == "escalate":
             tk = self.tickets.get(key)
             return tk is not None and tk.react_by is not None and tk.escalated_at is None \
                 and abs(_ts(tk.react_by) - due) < 1e-6
         if kind == "expire":
-            a = self.alerts.get(key)
+            a = self.alerts.peek(key)
             return a is not None and a.status == "firing" and a.expires is not None and abs(a.expires - due) < 1e-6
         return False
 
@@ -291,6 +319,9 @@ class Engine:
                     break
         if len(self._routes) > 200_000:
             self._routes.clear()
+        # Most alerts route alike (every probe of every office): one shared list per distinct
+        # routing keeps the cache at a pointer per alert instead of a list each.
+        routes = self._route_lists.setdefault(tuple((r.name, role, i) for r, role, i in routes), routes)
         self._routes[fp] = routes
         return routes
 
@@ -370,11 +401,16 @@ class Engine:
                 continue
             cur = self.alerts.get(fp)
             if cur is not None and cur.status == "firing":
+                was = g.members.get(fp)
                 g.members[fp] = idx
+                if was is None:
+                    self._agg_add(g.gid, idx, cur)
+                elif was != idx or change != "duplicate":
+                    self._aggs.pop(g.gid, None)
                 if rule.kind == "threshold" and change in ("new", "occurrence"):
                     g.occurrences.append(start)
-            else:
-                g.members.pop(fp, None)
+            elif g.members.pop(fp, None) is not None:
+                self._aggs.pop(g.gid, None)
             self._note(g, entry)
             if g.state == "suppressed" and g.parent:
                 parent = self.groups.get(g.parent)
@@ -412,6 +448,7 @@ class Engine:
             g = self.groups.get(gid) if gid else None
             if g is not None and a.fp in g.members:
                 del g.members[a.fp]
+                self._aggs.pop(g.gid, None)
                 self._evaluate(g, t)
 
     def _resolve_by(self, rule: Rule, sig: Signal, labels: dict[str, str], t: float) -> None:
@@ -516,31 +553,46 @@ class Engine:
             if len(recent) >= rule.count:
                 return True, sorted(recent)[-rule.count]
             return False, t
+        aggs = self._aggs.get(g.gid)
+        if aggs is None:
+            aggs = self._aggs[g.gid] = self._aggregate(g)
         if rule.kind == "catchall":
-            starts = [self.alerts[fp].start for fp in g.members
-                      if fp in self.alerts and self.alerts[fp].status == "firing"]
-            return (True, min(starts)) if starts else (False, t)
+            agg = aggs.get(0)
+            return (True, agg.first) if agg and agg.count else (False, t)
         best: float | None = None
         for i, sig in enumerate(rule.signals):
-            starts = [self.alerts[fp].start for fp, idx in g.members.items()
-                      if idx == i and fp in self.alerts and self.alerts[fp].status == "firing"]
-            if not starts:
+            agg = aggs.get(i)
+            if agg is None or not agg.count:
                 continue
             if sig.all_probes:
                 site = self.inv.sites.get(g.labels.get("site", ""))
                 need = len(site.probes) if site and site.probes else 1
-                instances = {self.alerts[fp].labels.get("instance", fp) for fp, idx in g.members.items()
-                             if idx == i and self.alerts[fp].status == "firing"}
-                if len(instances) < need:
+                if len(agg.instances) < need:
                     continue
-                since = max(starts)
+                since = agg.last
             else:
-                since = min(starts)
+                since = agg.first
             due = since + sig.hold
             best = due if best is None else min(best, due)
         if best is None:
             return False, t
         return True, best
+
+    def _aggregate(self, g: Group) -> dict[int, MemberSummary]:
+        """The firing members of a group summed up per signal, from scratch."""
+        out: dict[int, MemberSummary] = {}
+        peek = self.alerts.peek  # reads only: these alerts are not changed here
+        for fp, idx in g.members.items():
+            a = peek(fp)
+            if a is not None and a.status == "firing":
+                out.setdefault(idx, MemberSummary()).add(a)
+        return out
+
+    def _agg_add(self, gid: str, idx: int, a: Alert) -> None:
+        """A new firing member joins the group: its summary grows by one, when there is one."""
+        aggs = self._aggs.get(gid)
+        if aggs is not None:
+            aggs.setdefault(idx, MemberSummary()).add(a)
 
     def _hold_due(self, rule: Rule, g: Group, since: float, t: float) -> float:
         if rule.kind == "threshold" or rule.kind == "forecast":
@@ -624,6 +676,7 @@ class Engine:
         if g.state == "idle" and not g.members and rule.kind != "forecast" and not g.occurrences \
                 and not (rule.flapping and g.flaps):
             self.groups.pop(g.gid, None)
+            self._aggs.pop(g.gid, None)
 
     def _on_due(self, g: Group, t: float) -> None:
         rule = self._rule[g.rule]
@@ -903,8 +956,17 @@ class Engine:
             "version": 1,
             "clock": self.clock,
             "next_id": self.next_id,
-            "alerts": [[a.fp, a.labels, a.status, a.start, a.last, a.expires, a.end] for a in self.alerts.values()],
+            "alerts": [self._alert_row(a) for a in self.alerts.values()],
             "groups": [g.__dict__ for g in self.groups.values()],
+            **self._rest(),
+        }
+
+    def snapshot_rest(self) -> dict[str, Any]:
+        """The state without its alerts and groups (see ``delta``)."""
+        return {"version": 1, "clock": self.clock, "next_id": self.next_id, **self._rest()}
+
+    def _rest(self) -> dict[str, Any]:
+        return {
             "tickets": [tk.to_dict() for tk in self.tickets.values()],
             "maintenances": self.maintenances,
             "silences": self.silences,
@@ -912,10 +974,36 @@ class Engine:
             "counters": {"unrouted": self.unrouted, "unbound": self.unbound, "silenced": self.silenced},
         }
 
+    def delta(self, whole: bool = False) -> EngineDelta:
+        """What changed since the last ``delta`` (or since the engine was built), for a store
+        that keeps alerts and groups as rows of their own: the small rest of the state whole,
+        and only the alerts and groups that were touched, written or deleted.  ``whole``: every
+        alert and group (after a restore from an older layout, or a reload that dropped rules)."""
+        self._prune()
+        doc = self.snapshot_rest()
+        touched_alerts, touched_groups = self.alerts.take_touched(), self.groups.take_touched()
+        if whole:
+            touched_alerts, touched_groups = set(self.alerts), set(self.groups)
+        alerts = {fp: (self._alert_row(a) if (a := self.alerts.peek(fp)) is not None else None)
+                  for fp in touched_alerts}
+        groups = {gid: (dict(g.__dict__) if (g := self.groups.peek(gid)) is not None else None)
+                  for gid in touched_groups}
+        return EngineDelta(doc, {"alerts": alerts, "groups": groups}, whole)
+
+    @staticmethod
+    def _alert_row(a: Alert) -> list[Any]:
+        return [a.fp, a.labels, a.status, a.start, a.last, a.expires, a.end]
+
     def _prune(self) -> None:
         """Forget what can no longer matter, so the state does not grow without bound: resolved
         alerts after a while, alerts no rule names once they go quiet (a trap that never
-        resolves), and callers' early wishes past their time."""
+        resolves), and callers' early wishes past their time.
+
+        A scan of every alert, so it runs at most once a minute of engine time: what it
+        forgets is hours old, and a commit must not cost as much as the state is large."""
+        if self.clock - self._pruned_at < PRUNE_EVERY and self._pruned_at <= self.clock:
+            return
+        self._pruned_at = self.clock
         horizon = self.clock - RESOLVED_ALERT_TTL
         quiet = self.clock - UNROUTED_ALERT_TTL
         stale = [fp for fp, a in self.alerts.items()
@@ -923,6 +1011,8 @@ class Engine:
                  or (a.last < quiet and not self._route(fp, a.labels))]
         for fp in stale:
             del self.alerts[fp]
+        if stale:
+            self._aggs.clear()
         for person in [p for p, at in self.early_callbacks.items() if self.clock - at > EARLY_CALLBACK_TTL]:
             del self.early_callbacks[person]
 
