@@ -9,6 +9,7 @@ unknown field or value is a 400 naming it.
 from __future__ import annotations
 
 import asyncio
+from html import escape
 from typing import Any
 
 from aiohttp import web
@@ -18,7 +19,7 @@ from watcher.rules import calls
 from watcher.rules.escalation import TEAMS
 from watcher.rules.office import ANSWERS
 
-TEXT_FIELDS = ("note", "by", "reason", "phone", "preferred_time")
+TEXT_FIELDS = ("note", "by", "reason", "phone", "preferred_time", "person", "to", "outcome", "answer", "action")
 RESOLVED_SCANNED = 2000  # resolved tickets looked at for calls still owed (newest first)
 
 
@@ -116,15 +117,54 @@ async def post_advice(request: web.Request) -> web.Response:
                         {k: data[k] for k in ("person", "by") if data.get(k)} | {"action": action})
 
 
-async def get_calls(request: web.Request) -> web.Response:
-    """The call list: every call owed, on open, acknowledged and resolved tickets alike."""
-    rt = request.app[http.RUNTIME]
-    client = request.query.get("client")
+async def call_rows(rt: http.Runtime, client: str | None = None) -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
     for status, limit in (("open", 5000), ("acknowledged", 5000), ("resolved", RESOLVED_SCANNED)):
         docs += await asyncio.to_thread(rt.store.list_tickets, status, client, None, limit)
     inv = rt.config.inventory
-    return http._json({"calls": calls.call_list(docs, inv.people, inv.sites)})
+    return calls.call_list(docs, inv.people, inv.sites)
+
+
+async def get_calls(request: web.Request) -> web.Response:
+    """The call list: every call owed, on open, acknowledged and resolved tickets alike."""
+    rt = request.app[http.RUNTIME]
+    return http._json({"calls": await call_rows(rt, request.query.get("client"))})
+
+
+_CALL_SCRIPT = """<script>
+async function post(id, what, body) {
+  const r = await fetch('/api/v1/tickets/' + encodeURIComponent(id) + '/' + what,
+    {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
+  if (!r.ok) { alert(what + ': ' + r.status + ' ' + (await r.text())); }
+  location.reload();
+}
+</script>"""
+
+
+def calls_html(rows: list[dict[str, Any]]) -> str:
+    """The console's call list: who to call, the number, and the buttons that record the call."""
+    out = []
+    for r in rows:
+        tid = escape(r["ticket"], quote=True)
+        if r["kind"] == "callback":
+            person = escape(r["person"] or "", quote=True)
+            buttons = "".join(
+                f"<button onclick=\"post('{tid}','calls',{{person:'{person}',outcome:'{o}'}})\">{label}</button>"
+                for o, label in (("reached", "called"), ("no_answer", "no answer")))
+        else:
+            buttons = "".join(
+                f"<button onclick=\"post('{tid}','office-answer',{{answer:'{a}'}})\">{a.replace('_', ' ')}</button>"
+                for a in ANSWERS)
+        out.append(
+            f"<tr><td>{'<b>now</b>' if r['call_now'] else ''}</td><td><a href='/api/v1/tickets/{tid}'>{tid}</a> "
+            f"({escape(r['ticket_status'])})</td><td>{escape(r['name'] or '')}</td>"
+            f"<td>{escape(r['phone'] or '-')}</td><td>{escape(r['site_name'] or r['site'] or '')}</td>"
+            f"<td>{escape(r['preferred_time'] or '')}</td>"
+            f"<td>{escape(' · '.join(x for x in (r['note'], r['reason']) if x))}</td><td>{buttons}</td></tr>")
+    body = "".join(out) or "<tr><td colspan=8>No calls owed.</td></tr>"
+    return (f"{_CALL_SCRIPT}<h2>Calls to make</h2><table><tr><th></th><th>ticket</th><th>who</th><th>phone</th>"
+            f"<th>site</th><th>best time</th><th>note</th><th></th></tr>{body}</table>"
+            "<p>API: <a href=/api/v1/calls>/api/v1/calls</a></p>")
 
 
 def routes(r: web.UrlDispatcher) -> None:

@@ -560,7 +560,10 @@ async def get_index(request: web.Request) -> web.Response:
     docs = []
     for status in ("open", "acknowledged"):
         docs += await asyncio.to_thread(rt.store.list_tickets, status, None, None, 1000)
-    return web.Response(text=console.render(docs, utcnow()), content_type="text/html")
+    from watcher.api import helpdesk  # the call list under the tickets
+
+    page = console.render(docs, utcnow()) + helpdesk.calls_html(await helpdesk.call_rows(rt))
+    return web.Response(text=page, content_type="text/html")
 
 
 @web.middleware
