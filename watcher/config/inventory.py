@@ -195,6 +195,8 @@ class Client:
     advice: str = "auto"  # "confirm": disk advice waits for an administrator (rules/advice.py)
     service: tuple[str, ...] = ()  # the service team's Apprise URLs ("Serwis IT"); empty: the admins
     holidays: str | None = None  # a public-holiday calendar, e.g. "PL" (off unless named)
+    # a contract whose teams' clocks differ from the tier's table: team -> (react s, resolve s)
+    escalation_clocks: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -272,7 +274,7 @@ def load_inventory(path: Path) -> Inventory:
     for cr in root.items("clients"):
         cr.check_keys({"id", "name", "sla", "language", "timezone", "business_hours", "coordinator",
                        "admins", "sites", "people", "shares", "mailboxes", "mail_hosts", "advice", "service",
-                       "holidays"})
+                       "holidays", "escalation_clocks"})
         cid = cr.text("id", required=True)
         claim(cr, "id", cid, "client")
         sla = cr.text("sla", "standard").lower()
@@ -293,6 +295,15 @@ def load_inventory(path: Path) -> Inventory:
         holiday_code = cr.opt_str("holidays")
         if holiday_code:
             bh = with_holidays(bh, holiday_code, lambda why, r=cr: r.fail("holidays", why))
+        clocks: dict[str, tuple[float, float]] = {}
+        er = cr.child("escalation_clocks")
+        if er is not None:
+            er.check_keys({"admins", "service"})
+            for team in ("admins", "service"):
+                tr = er.child(team)
+                if tr is not None:
+                    tr.check_keys({"react", "resolve"})
+                    clocks[team] = (tr.duration("react"), tr.duration("resolve"))
         advice = cr.text("advice", "auto").lower()
         if advice not in ("auto", "confirm"):
             cr.fail("advice", f"expected auto or confirm, got {advice!r}")
@@ -385,7 +396,7 @@ def load_inventory(path: Path) -> Inventory:
         client = Client(cid, cr.text("name", cid), sla, lang, tz, bh, _contact(cr.child("coordinator")),
                         _apprise_list(cr, "admins"), tuple(sites), tuple(people), tuple(shares),
                         tuple(mailboxes), tuple(cr.str_list("mail_hosts")), advice, _apprise_list(cr, "service"),
-                        holiday_code)
+                        holiday_code, clocks)
         inv.clients[cid] = client
         for host in client.mail_hosts:
             inv.by_mail_host[host] = cid

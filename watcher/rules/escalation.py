@@ -16,6 +16,9 @@ stops the resolution clock.  A clock that runs out is flagged on the ticket
 automatic escalation on a missed helpdesk reaction stays in the engine; its resolution
 deadline (``sla.resolve_by``) is watched here too.
 
+A client whose contract differs from the table names its own clocks in the inventory
+(``escalation_clocks: {admins: {react: 4h, resolve: 12h}}``).
+
 Timers are the engine's (kind ``deadline``, key ``TICKET|react`` or ``TICKET|resolve``), so
 they fire at their exact time in the service and in replay alike.
 """
@@ -53,9 +56,11 @@ def escalate(engine: Engine, tk: Ticket, t: float, to: str, reason: str, by: str
     client = engine.inv.clients.get(tk.client)
     at = datetime.fromtimestamp(t, UTC)
     react_h, resolve_h = HOURS[to][tk.sla_tier if tk.sla_tier in HOURS[to] else "standard"]
+    react_s, resolve_s = react_h * 3600, resolve_h * 3600
     if client is not None:
-        react_by = client.business_hours.add(at, react_h * 3600)
-        resolve_by = client.business_hours.add(at, resolve_h * 3600)
+        react_s, resolve_s = client.escalation_clocks.get(to, (react_s, resolve_s))
+        react_by = client.business_hours.add(at, react_s)
+        resolve_by = client.business_hours.add(at, resolve_s)
     else:
         react_by = resolve_by = at
     recipient = notify or to
