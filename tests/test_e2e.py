@@ -54,6 +54,11 @@ def write_config(tmp_path: Path, smtp: SmtpServer, http: HttpReceiver, db: str) 
              "notify": [smtp_url(smtp, "olek@acme.example")]},
         ],
     }]}
+    return service_config(tmp_path, inventory, db)
+
+
+def service_config(tmp_path: Path, inventory: dict[str, Any], db: str) -> Path:
+    """watcher.yaml, the inventory and the fast rules in ``tmp_path``, for a test service."""
     (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(inventory, allow_unicode=True))
     fast_rules(tmp_path)
     cfg = tmp_path / "watcher.yaml"

@@ -15,11 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tests.proc import WatcherProcess
 from tests.servers import SmtpServer, free_port, smtp_url, text_body
-from tests.test_e2e import fast_rules, probe
+from tests.test_e2e import probe, service_config
 
 WATCHER = str(Path(sys.executable).parent / "watcher")
 
@@ -49,15 +47,7 @@ def config(tmp_path: Path, smtp: SmtpServer, db: str, **client: Any) -> Path:
         "mailboxes": [{"address": "jan.kowalski@acme.example", "person": "jan.kowalski"}],
         **client,
     }]}
-    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(inventory, allow_unicode=True))
-    fast_rules(tmp_path)
-    cfg = tmp_path / "watcher.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "rules": "rules.yaml", "inventory": "inventory.yaml", "database": db,
-        "public_url": "http://127.0.0.1:1", "secret_key": "test-secret-key-0123456789",
-        "engine_tick": "0.2s", "notify": {"retry_initial": "0.5s", "poll_interval": "0.2s"},
-    }))
-    return cfg
+    return service_config(tmp_path, inventory, db)
 
 
 def mail_to(smtp: SmtpServer, address: str, subject_part: str) -> list[Any]:
