@@ -30,6 +30,15 @@ async function act(id, what) {
   if (!r.ok) { alert(what + ': ' + r.status + ' ' + (await r.text())); }
   location.reload();
 }
+async function escalate(id) {
+  const reason = prompt('Escalate ' + id + ' to the administrators: why can the helpdesk not solve it?');
+  if (!reason) { return; }
+  const r = await fetch('/api/v1/tickets/' + encodeURIComponent(id) + '/escalate',
+                        {method: 'POST', headers: {'Content-Type': 'application/json'},
+                         body: JSON.stringify({reason: reason})});
+  if (!r.ok) { alert('escalate: ' + r.status + ' ' + (await r.text())); }
+  location.reload();
+}
 """
 
 
@@ -68,7 +77,8 @@ def render(docs: list[dict[str, Any]], now: datetime) -> str:
         tid = escape(d["id"])
         buttons = "" if d.get("status") == "resolved" else (
             (f"<button onclick=\"act('{tid}','ack')\">acknowledge</button>" if d.get("status") == "open" else "")
-            + f"<button onclick=\"act('{tid}','resolve')\">resolve</button>")
+            + f"<button onclick=\"act('{tid}','resolve')\">resolve</button>"
+            + f"<button onclick=\"escalate('{tid}')\">escalate</button>")
         rows.append(
             f"<tr><td><a href='/api/v1/tickets/{tid}'>{tid}</a></td><td>{escape(d['client'])}</td>"
             f"<td>{escape(d['category'])}<br>{escape(str(entity.get('kind', '')))} "
