@@ -15,8 +15,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tests.proc import WatcherProcess
-from tests.servers import SmtpServer, free_port, smtp_url, text_body
+from tests.servers import HttpReceiver, SmtpServer, free_port, json_url, smtp_url, text_body
 from tests.test_e2e import probe, service_config
 
 WATCHER = str(Path(sys.executable).parent / "watcher")
@@ -192,4 +194,30 @@ def test_escalation_clocks_disk_confirmation_and_mailbox_notices(tmp_path: Path)
             assert not mail_to(smtp, "admin@msp.example", "Minął czas reakcji")
         finally:
             w.stop()
-            time.sleep(0)
+
+
+def test_mail_server_down_is_not_announced_into_the_server_that_is_down(tmp_path: Path) -> None:
+    with SmtpServer() as smtp, HttpReceiver() as http:
+        cfg = config(tmp_path, smtp, f"sqlite:///{tmp_path / 'w.db'}")
+        inv = yaml.safe_load((tmp_path / "inventory.yaml").read_text())
+        ewa = inv["clients"][0]["people"][1]
+        ewa["notify"] = [smtp_url(smtp, "ewa.nowak@acme.example"), json_url(http)]  # and a channel elsewhere
+        inv["clients"][0]["mailboxes"].append({"address": "ewa.nowak@acme.example", "person": "ewa.nowak"})
+        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(inv, allow_unicode=True))
+        w = WatcherProcess(cfg, free_port(), tmp_path / "watcher.log")
+        w.start()
+        try:
+            w.request("POST", "/api/v1/events", [{"labels": {"alertname": "MailServerDown", "client": "acme",
+                                                             "severity": "critical"}}])
+            http.wait_for(1, timeout=30)  # Ewa hears of it through the other channel
+            dead = w.wait_until(lambda: w.request("GET", "/api/v1/outbox?state=dead")[1]["outbox"],
+                                what="Jan's notice given up on")
+            assert [(d["recipient"], d["kind"]) for d in dead] == [("jan.kowalski", "opened")]
+            assert "call list" in dead[0]["last_error"]
+            time.sleep(1)
+            assert not [m for m in smtp.messages if "acme.example" in str(m["To"])], "nothing into the dead server"
+            rows = w.request("GET", "/api/v1/calls")[1]["calls"]
+            assert [(r["person"], r["phone"]) for r in rows] == [("jan.kowalski", "+48 600 100 200")]
+            assert "mail server down" in rows[0]["reason"]
+        finally:
+            w.stop()
