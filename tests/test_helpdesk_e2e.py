@@ -63,8 +63,11 @@ def cli(cfg: Path, w: WatcherProcess, *args: str) -> subprocess.CompletedProcess
 
 def test_outage_call_task_failure_escalates_and_callers_stay_on_the_call_list(tmp_path: Path,
                                                                                db_url: str) -> None:
-    with SmtpServer() as smtp:
+    with SmtpServer() as smtp, HttpReceiver() as gateway:
         cfg = config(tmp_path, smtp, db_url)
+        doc = yaml.safe_load(cfg.read_text())  # an SMS gateway (here an HTTP receiver) for the office
+        doc["notify"]["sms_url"] = f"json://{gateway.host}:{gateway.port}/sms/{{phone}}"
+        cfg.write_text(yaml.safe_dump(doc))
         w = WatcherProcess(cfg, free_port(), tmp_path / "watcher.log")
         w.start()
         try:
@@ -79,6 +82,11 @@ def test_outage_call_task_failure_escalates_and_callers_stay_on_the_call_list(tm
             rows = w.request("GET", "/api/v1/calls")[1]["calls"]
             assert [(r["kind"], r["phone"], r["name"]) for r in rows] == [("call_office", "+48 12 000 00 00",
                                                                            "Recepcja")]
+            # the office reads the answer links by SMS: its internet is down
+            gateway.wait_for(1, timeout=30)
+            (sms,) = gateway.requests
+            assert sms["path"] == "/sms/+48120000000" and "/l/" in str(sms["body"])
+            assert not mail_to(smtp, "recepcja@acme.example", ""), "SMS first, the mail only if it fails"
             # a caller asks to be called, with another number and a time
             status, doc = w.request("POST", f"/api/v1/tickets/{tid}/callbacks",
                                     {"person": "jan.kowalski", "phone": "+48 601 000 000",

@@ -47,6 +47,13 @@ def clock(doc: dict[str, Any], now: datetime) -> tuple[str, str]:
     sla = doc.get("sla") or {}
     if doc.get("planned"):
         return "planned", "planned"
+    esc = doc.get("escalation") or {}
+    if esc.get("team"):  # handed over: the team's clocks, and any miss (rules/escalation.py)
+        missed = [w for w in ("reaction", "resolution") if esc.get(f"{w}_missed")]
+        if missed:
+            return "breached", f"{esc['team']}: {' and '.join(missed)} missed"
+        due = esc.get("resolve_by") if esc.get("reacted_at") or not esc.get("react_by") else esc["react_by"]
+        return "ok", f"with {esc['team']}, {'resolve' if due == esc.get('resolve_by') else 'react'} by {due}"
     if doc.get("status") == "acknowledged":
         return "ok", "acknowledged " + (doc.get("acknowledged_at") or "")
     if sla.get("escalated_at"):

@@ -59,7 +59,11 @@ def resolve_recipient(config: Config, client_id: str, to: str) -> Recipient | No
         site = inv.sites.get(to[7:])
         if site and site.office_contact:
             c = site.office_contact
-            return Recipient(c.urls(), lang, {"id": to, "name": c.name, "language": lang})
+            urls = c.urls()
+            if c.phone and config.service.notify.sms_url:  # an office without internet still reads SMS
+                digits = "".join(ch for ch in c.phone if ch.isdigit() or ch == "+")
+                urls = (config.service.notify.sms_url.replace("{phone}", digits), *urls)  # SMS first, mail next
+            return Recipient(urls, lang, {"id": to, "name": c.name, "language": lang})
         return None
     person = inv.people.get(to)
     if person is None:

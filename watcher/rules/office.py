@@ -10,9 +10,9 @@ due at the start of the client's next business hours).  The agent records the an
   confirmed the failure;
 - ``no_answer``: the attempt is recorded and the task stays on the list.
 
-The e-mail with the two answer links still goes to offices that have an address (their
-staff may read mail another way); an ``sms://``-style Apprise URL in the contact's
-``notify`` list reaches a phone.
+The notice with the two answer links still goes: by SMS first when watcher.yaml names an
+SMS gateway (``notify.sms_url``, an Apprise URL with ``{phone}``) and the contact has a
+phone, else by e-mail (the office's staff may read mail another way).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ ANSWERS = ("planned", "failure", "no_answer")
 
 
 def on_open(engine: Engine, tk: Ticket, site: Site, t: float) -> None:
-    """Create the call task when the office can be phoned; send the e-mail when it has an address."""
+    """Create the call task when the office can be phoned; the notice with the answer links goes too."""
     contact = site.office_contact
     if contact is None:
         return
@@ -44,8 +44,7 @@ def on_open(engine: Engine, tk: Ticket, site: Site, t: float) -> None:
                          "name": contact.name, "phone": contact.phone, "what": "planned or failure?",
                          "added_at": format_time(at), "due_at": format_time(due), "done_at": None,
                          "answer": None, "attempts": []})
-    if contact.urls():
-        engine._notify(tk, f"office:{site.id}", "office_check", t)
+    engine._notify(tk, f"office:{site.id}", "office_check", t)  # by e-mail, or SMS (notify.sms_url)
 
 
 def answer(engine: Engine, tk: Ticket, args: dict[str, Any], t: float) -> bool:
