@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tests.test_engine import INVENTORY, PROBE1, PROBE2, ROOT, T0, Run
 from watcher.config import ConfigError, load_inventory, load_rules
-from watcher.model import Op
+from watcher.model import Event, Op
 from watcher.rules import Engine
 from watcher.rules.mail import independent_urls
 
@@ -201,3 +201,35 @@ def test_any_op_arguments_are_applied_or_refused_never_crash(run: Run, kind: str
     Engine(run.engine.rules, run.engine.inv, state)  # and the state still restores
     for tk in run.engine.tickets.values():
         assert all(len(c.note or "") <= 500 for c in tk.callbacks)
+
+
+def test_office_failure_goes_to_the_provider_and_the_admins_and_tells_the_staff(tmp_path: Path) -> None:
+    run = Run(tmp_path)
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(INVENTORY.replace(
+        "        office_contact: {name: Recepcja, email: recepcja@acme.example}",
+        "        office_contact: {name: Recepcja, phone: '+48 12 000 00 00', email: recepcja@acme.example}\n"
+        "        provider_contact: {name: Dostawca, email: noc@isp.example}"))
+    run.engine = Engine(load_rules(ROOT / "rules.yaml"), load_inventory(inv))
+    tid = outage(run)
+    task = run.tickets[tid].tasks[0]
+    # opened Monday 09:02 Warsaw, inside business hours: the call is due now
+    assert (task["phone"], task["due_at"]) == ("+48 12 000 00 00", "2026-11-02T08:02:00Z")
+    assert run.op(5, "office_answer", ticket=tid, answer="no_answer", by="ola")["tickets"] == [tid]
+    assert not run.tickets[tid].tasks[0]["done_at"] and len(run.tickets[tid].tasks[0]["attempts"]) == 1
+    assert run.op(9, "office_answer", ticket=tid, answer="failure", by="ola")["tickets"] == [tid]
+    assert run.told("escalated") == {"provider:krk", "admins"}
+    assert run.told("failure_confirmed") == {"jan", "ewa"}
+    assert run.tickets[tid].escalation["notify"] == "provider:krk"
+
+
+def test_bounces_name_the_messages_that_did_not_arrive(run: Run) -> None:
+    box = {"alertname": "MailDeliveryFailed", "mailbox": "jan@acme.example", "client": "acme"}
+    now = T0 + timedelta(minutes=1)
+    run.engine.handle(Event(labels=box, starts_at=T0, observed_at=now,
+                            annotations={"recipient": "biuro@klient.example", "subject": "Faktura 11/2026",
+                                         "direction": "outbound"}), now)
+    run.advance(5)
+    tk = next(t for t in run.tickets.values() if t.rule == "mail-delivery")
+    assert tk.details["problem"] == "bounce"
+    assert tk.details["bounced"][0]["subject"] == "Faktura 11/2026"
