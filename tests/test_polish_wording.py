@@ -151,3 +151,10 @@ def test_escalation_reads_as_words_not_data() -> None:
     assert "Przekazane do: Administracja IT (przekazał: ola)" in text and "Powód: nie da się zdalnie" in text
     review = render("disk_review", "pl", ctx).text
     assert "Nikt nie dostał jeszcze porady" in review and "+12,0 GB" in review
+
+
+def test_mailbox_advice_offers_no_call_after_a_repair() -> None:
+    """A full mailbox or a password is the person's own step: no "call me when it is fixed"."""
+    for problem in ("quota", "login", "bounce"):
+        details = {"mailbox": "jan.kowalski@acme.example", "problem": problem}
+        assert "abyśmy zadzwonili" not in render("opened", "pl", context("mailbox", details=details)).text
