@@ -14,8 +14,11 @@ from typing import Any, Literal
 
 Status = Literal["firing", "resolved"]
 TicketStatus = Literal["open", "acknowledged", "resolved"]
-NotificationKind = Literal["opened", "planned", "advice", "resolved", "escalated", "office_check"]
-NOTIFICATION_KINDS: tuple[str, ...] = ("opened", "planned", "advice", "resolved", "escalated", "office_check")
+NotificationKind = Literal["opened", "planned", "advice", "resolved", "escalated", "office_check",
+                           "reaction_missed", "resolution_missed", "disk_review", "failure_confirmed"]
+NOTIFICATION_KINDS: tuple[str, ...] = ("opened", "planned", "advice", "resolved", "escalated", "office_check",
+                                       "reaction_missed", "resolution_missed", "disk_review",
+                                       "failure_confirmed")
 
 
 class EventError(ValueError):
@@ -202,9 +205,12 @@ class Op:
     """An agent's or a stream's operation on the engine (CONTRACT section 5).
 
     ``kind`` is one of: ``maintenance`` (client, site, starts_at, ends_at, reason),
-    ``callback`` (person, optional ticket), ``ack`` (ticket, by), ``resolve`` (ticket, by),
-    ``office_answer`` (ticket, answer: planned|failure), ``silence`` (matchers, starts_at,
-    ends_at, comment, mute).
+    ``callback`` (person, optional ticket, note, phone, preferred_time), ``ack`` (ticket, by),
+    ``resolve`` (ticket, by), ``office_answer`` (ticket, answer: planned|failure|no_answer, by,
+    note), ``silence`` (matchers, starts_at, ends_at, comment, mute), ``call`` (ticket,
+    person, outcome: reached|no_answer|left_message, by, note: an agent's call recorded),
+    ``escalate`` (ticket, to: admins|service, reason, by), ``advice`` (ticket, action:
+    confirm|dismiss, person, by: an administrator's word on a disk ticket's cause).
     """
 
     kind: str
@@ -215,7 +221,7 @@ class Op:
         return {"op": self.kind, "at": format_time(self.at), **self.args}
 
 
-OP_KINDS = ("maintenance", "silence", "callback", "ack", "resolve", "office_answer")
+OP_KINDS = ("maintenance", "silence", "callback", "ack", "resolve", "office_answer", "call", "escalate", "advice")
 
 
 def op_from_dict(raw: dict[str, Any], received_at: datetime | None = None) -> Op:
@@ -232,14 +238,29 @@ def op_from_dict(raw: dict[str, Any], received_at: datetime | None = None) -> Op
 
 @dataclass(slots=True)
 class Callback:
+    """A call owed to a person: it stays "to call" until an agent records a call that reached
+    them (``done_at``, ``how="called"``); attempts that did not reach them are in ``calls``."""
+
     person: str
     added_at: datetime
     done_at: datetime | None = None
     how: str | None = None
+    note: str | None = None
+    phone: str | None = None
+    preferred_time: str | None = None
+    reason: str | None = None
+    calls: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"person": self.person, "added_at": format_time(self.added_at),
-                "done_at": format_time(self.done_at), "how": self.how}
+        d: dict[str, Any] = {"person": self.person, "added_at": format_time(self.added_at),
+                             "done_at": format_time(self.done_at), "how": self.how}
+        for key in ("note", "phone", "preferred_time", "reason"):
+            value = getattr(self, key)
+            if value:
+                d[key] = value
+        if self.calls:
+            d["calls"] = [dict(c) for c in self.calls]
+        return d
 
 
 @dataclass(slots=True)
@@ -312,6 +333,8 @@ class Ticket:
     notifications: list[NotificationRecord] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
     updated_at: datetime | None = None
+    escalation: dict[str, Any] = field(default_factory=dict)
+    tasks: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self, with_timeline: bool = True) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -346,6 +369,10 @@ class Ticket:
             "callbacks": [c.to_dict() for c in self.callbacks],
             "notifications": [n.to_dict() for n in self.notifications],
         }
+        if self.escalation:
+            d["escalation"] = dict(self.escalation)
+        if self.tasks:
+            d["tasks"] = [dict(x) for x in self.tasks]
         if with_timeline:
             d["timeline"] = [t.to_dict() for t in self.timeline]
         return d

@@ -25,6 +25,7 @@ from watcher.model import format_time
 from watcher.notify import links
 from watcher.notify.render import Message, RenderError, render
 from watcher.notify.sender import SendResult, send
+from watcher.rules import mail
 from watcher.store import OutboxItem, Store
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,11 @@ def resolve_recipient(config: Config, client_id: str, to: str) -> Recipient | No
     lang = client.language if client else "pl"
     if to == "admins":
         return Recipient(client.admins, lang, None) if client else None
+    if to == "service":  # the service team ("Serwis IT"); the admins where the inventory names none
+        return Recipient(client.service or client.admins, lang, None) if client else None
+    if to.startswith("provider:"):
+        provider = getattr(inv.sites.get(to[9:]), "provider_contact", None)
+        return Recipient(provider.urls(), lang, None) if provider else None
     if to == "coordinator":
         if client and client.coordinator:
             c = client.coordinator
@@ -53,7 +59,11 @@ def resolve_recipient(config: Config, client_id: str, to: str) -> Recipient | No
         site = inv.sites.get(to[7:])
         if site and site.office_contact:
             c = site.office_contact
-            return Recipient(c.urls(), lang, {"id": to, "name": c.name, "language": lang})
+            urls = c.urls()
+            if c.phone and config.service.notify.sms_url:  # an office without internet still reads SMS
+                digits = "".join(ch for ch in c.phone if ch.isdigit() or ch == "+")
+                urls = (config.service.notify.sms_url.replace("{phone}", digits), *urls)  # SMS first, mail next
+            return Recipient(urls, lang, {"id": to, "name": c.name, "language": lang})
         return None
     person = inv.people.get(to)
     if person is None:
@@ -218,6 +228,13 @@ class Dispatcher:
         if recipient is None or not recipient.urls:
             await self._dead(item, "no address for this recipient")
             return None
+        if (doc.get("details") or {}).get("problem") == "server_down" and item.kind in ("opened", "planned"):
+            # mail into the server that is down cannot arrive: only the other channels
+            urls = mail.independent_urls(recipient.urls, mail.mail_domains(self.config.inventory, doc["client"]))
+            if not urls:
+                await self._dead(item, "every channel goes through the mail server that is down: on the call list")
+                return None
+            recipient = Recipient(urls, recipient.language, recipient.person)
         try:
             message = render(item.kind, recipient.language, self._context(doc, item, recipient, now),
                              n.templates_dir)
@@ -282,7 +299,7 @@ class Dispatcher:
         base = self.config.service.public_url.rstrip("/")
         link_map: dict[str, str] = {}
         if base:
-            if item.kind == "opened" and recipient.person and not item.recipient.startswith("office:"):
+            if item.kind in ("opened", "planned") and recipient.person and not item.recipient.startswith("office:"):
                 link_map["callback"] = f"{base}/l/" + links.sign(self.secret, "callback", doc["id"],
                                                                  item.recipient, expires)
             if item.kind == "office_check":

@@ -36,7 +36,7 @@ from watcher.model import (
     format_time,
     parse_time,
 )
-from watcher.rules import forecast
+from watcher.rules import advice, calls, escalation, forecast, mail, office, ops
 from watcher.rules.binding import bind
 from watcher.rules.impact import affected
 from watcher.rules.tracked import TrackedDict
@@ -153,6 +153,7 @@ class Engine:
         self.groups: TrackedDict[Group] = TrackedDict()
         self._pruned_at = 0.0
         self.tickets: dict[str, Ticket] = {}
+        self.owed: dict[str, Ticket] = {}  # resolved tickets that still owe calls (rules/calls.py)
         self.maintenances: list[dict[str, Any]] = []
         self.silences: list[dict[str, Any]] = []
         self.early_callbacks: dict[str, float] = {}
@@ -274,6 +275,8 @@ class Engine:
         if kind == "expire":
             a = self.alerts.peek(key)
             return a is not None and a.status == "firing" and a.expires is not None and abs(a.expires - due) < 1e-6
+        if kind == "deadline":
+            return escalation.valid(self, key, due)
         return False
 
     def _fire(self, kind: str, key: str, t: float) -> None:
@@ -286,6 +289,8 @@ class Engine:
         elif kind == "expire":
             a = self.alerts[key]
             self._resolve_alert(a, a.expires or t, t)
+        elif kind == "deadline":
+            escalation.fire(self, key, t)
 
     # ------------------------------------------------------------ alerts
 
@@ -394,6 +399,8 @@ class Engine:
                 continue
             g = self._group(rule, gid, labels)
             g.events += 1
+            if rule.category == "mail":
+                mail.note_event(g, ev, self.tickets.get(g.ticket or ""))
             entry = {"at": t, "what": f"{ev.alertname or 'event'} {ev.status}", "role": role,
                      "fingerprint": fp, "labels": ev.labels} if change != "duplicate" else None
             if role == "symptom":
@@ -528,13 +535,6 @@ class Engine:
         g.detail["reason"] = f"forecast full in {eta / 86400:.1f} days"
         return True
 
-    def _top_folder(self, g: Group) -> tuple[str | None, float]:
-        best, growth = None, 0.0
-        for name, pts in g.folders.items():
-            if len(pts) >= 2 and pts[-1][1] - pts[0][1] > growth:
-                best, growth = name, pts[-1][1] - pts[0][1]
-        return best, growth
-
     # ------------------------------------------------------------ group state machine
 
     def _condition(self, rule: Rule, g: Group, t: float) -> tuple[bool, float]:
@@ -545,8 +545,10 @@ class Engine:
                 g.since = t
             return ok, (g.since or t)
         if rule.kind == "threshold":
-            g.occurrences = [o for o in g.occurrences if o >= t - max(rule.within, rule.quiet)]
-            recent = [o for o in g.occurrences if o >= t - rule.within]
+            # a poll's drift (5 min + 0.5 s) must not push the third failure out of the window
+            within = rule.within + min(60.0, rule.within / 10)
+            g.occurrences = [o for o in g.occurrences if o >= t - max(within, rule.quiet)]
+            recent = [o for o in g.occurrences if o >= t - within]
             if g.state in ("open", "resolving"):
                 last = max(g.occurrences) if g.occurrences else 0.0
                 return bool(g.members) and t - last < rule.quiet, t
@@ -783,17 +785,8 @@ class Engine:
         advice_to = None
         if rule.kind == "forecast":
             details.update(g.detail)
-            folder, growth = self._top_folder(g)
             share = self.inv.shares.get(labels.get("share", ""))
-            if folder and share:
-                details["folder"] = folder
-                details["folder_growth_bytes"] = int(growth)
-                if folder in g.folder_kinds:
-                    details["file_kinds"] = g.folder_kinds[folder]
-                owner = share.owner_of(folder)
-                if owner:
-                    details["folder_person"] = owner
-                    advice_to = owner
+            advice_to = advice.decide(g, share, client.advice, details)
             if share:
                 details["share_name"] = share.name
         if maint:
@@ -801,6 +794,8 @@ class Engine:
                                       "ends_at": format_time(_dt(maint["end"]))}
         if labels.get("mailbox"):
             details["mailbox"] = labels["mailbox"]
+        if g.detail.get("bounced") and rule.category == "mail":
+            details["bounced"] = list(g.detail["bounced"])
         if labels.get("host"):
             details["host"] = labels["host"]
         tk = Ticket(
@@ -810,6 +805,9 @@ class Engine:
             affected=list(who), affected_why=who, advice_to=advice_to, details=details,
             event_count=g.events,
         )
+        problem = mail.problem(tk, labels)
+        if problem:
+            tk.details["problem"] = problem
         if rule.escalate and not tk.planned:
             tk.react_by = client.business_hours.add(tk.opened_at, REACT_HOURS[client.sla] * 3600)
             self._schedule(_ts(tk.react_by), "escalate", tid)
@@ -828,11 +826,17 @@ class Engine:
         self._dirty[tid] = tk
         self._material = True
         kind = "planned" if tk.planned else "opened"
+        domains = mail.mail_domains(self.inv, client.id) if problem == "server_down" else set()
         for person in who:
             self._notify(tk, person, kind, t)
+            if domains and person in self.inv.people and \
+                    not mail.independent_urls(self.inv.people[person].notify, domains):
+                calls.add(tk, person, _dt(t), {"reason": "mail server down: no other way to reach them"})
         site = self.inv.sites.get(labels.get("site", ""))
         if rule.office_check and not tk.planned and site and site.office_contact:
-            self._notify(tk, f"office:{site.id}", "office_check", t)
+            office.on_open(self, tk, site, t)
+        if rule.kind == "forecast":
+            self._notify(tk, "admins", "disk_review", t)
         if advice_to:
             self._notify(tk, advice_to, "advice", t)
 
@@ -863,12 +867,9 @@ class Engine:
         tk.resolved_at = _dt(t)
         tk.resolved_by = by
         told = [n.to for n in tk.notifications if n.kind in ("opened", "planned")]
-        for cb in tk.callbacks:
-            if cb.done_at is None:
-                cb.done_at = _dt(t)
-                cb.how = "notified"
         for person in dict.fromkeys([c.person for c in tk.callbacks] + told):
             self._notify(tk, person, "resolved", t)
+        calls.on_close(self, tk)  # callbacks stay "to call" until an agent records the call
         self._dirty[tk.id] = tk
         self._material = True
 
@@ -881,6 +882,7 @@ class Engine:
         if client:
             tk.resolve_by = client.business_hours.add(_dt(t), ADMIN_HOURS[client.sla][1] * 3600)
         self._notify(tk, "admins", "escalated", t)
+        escalation.on_auto(self, tk, t)
         self._dirty[tk.id] = tk
         self._material = True
 
@@ -906,8 +908,7 @@ class Engine:
             person = a.get("person")
             touched = []
             for found in self._tickets_for(a.get("ticket"), person):
-                if not any(c.person == person for c in found.callbacks):
-                    found.callbacks.append(Callback(str(person), _dt(t)))
+                if calls.add(found, str(person), _dt(t), a):
                     self._dirty[found.id] = found
                     self._material = True
                 touched.append(found.id)
@@ -915,13 +916,17 @@ class Engine:
                 # a caller faster than the ticket's hold: remember the wish for a while
                 self.early_callbacks[str(person)] = t
             return {"tickets": touched}
+        if op.kind in ops.HANDLED:
+            return ops.apply(self, op, t)
         tk = self.tickets.get(str(a.get("ticket")))
         if tk is None:
             return {"tickets": []}
-        if op.kind == "ack" and tk.status == "open":
-            tk.status = "acknowledged"
-            tk.acknowledged_at = _dt(t)
-            tk.acknowledged_by = a.get("by")
+        if op.kind == "ack" and (tk.status == "open" or tk.escalation):
+            escalation.on_ack(tk, t, a.get("by"))
+            if tk.status == "open":
+                tk.status = "acknowledged"
+                tk.acknowledged_at = _dt(t)
+                tk.acknowledged_by = a.get("by")
         elif op.kind == "resolve":
             g = self.groups.get(tk.group_key)
             if g is not None and g.ticket == tk.id:
@@ -929,13 +934,6 @@ class Engine:
             else:
                 self.tickets.pop(tk.id, None)
                 self._close_ticket(tk, t, str(a.get("by") or "agent"))
-        elif op.kind == "office_answer":
-            answer = a.get("answer")
-            tk.details["office_answer"] = answer
-            if answer == "planned" and not tk.planned:
-                tk.planned = True
-                for person in tk.affected:
-                    self._notify(tk, person, "planned", t)
         self._dirty[tk.id] = tk
         self._material = True
         return {"tickets": [tk.id]}
@@ -971,6 +969,7 @@ class Engine:
             "maintenances": self.maintenances,
             "silences": self.silences,
             "early_callbacks": self.early_callbacks,
+            "owed": [tk.to_dict() for tk in self.owed.values()],
             "counters": {"unrouted": self.unrouted, "unbound": self.unbound, "silenced": self.silenced},
         }
 
@@ -1015,6 +1014,7 @@ class Engine:
             self._aggs.clear()
         for person in [p for p, at in self.early_callbacks.items() if self.clock - at > EARLY_CALLBACK_TTL]:
             del self.early_callbacks[person]
+        calls.prune(self, self.clock)
 
     def _restore(self, s: dict[str, Any]) -> None:
         self.clock = float(s.get("clock", 0.0))
@@ -1036,6 +1036,10 @@ class Engine:
             self.tickets[restored.id] = restored
             if restored.react_by is not None and restored.escalated_at is None and restored.status == "open":
                 self._schedule(_ts(restored.react_by), "escalate", restored.id)
+            escalation.restore(self, restored)
+        for td in s.get("owed", []):
+            owed = ticket_from_dict(td)
+            self.owed[owed.id] = owed
         self.maintenances = list(s.get("maintenances", []))
         self.silences = list(s.get("silences", []))
         self.early_callbacks = dict(s.get("early_callbacks", {}))
@@ -1068,13 +1072,13 @@ def ticket_from_dict(d: dict[str, Any]) -> Ticket:
         escalated_at=_opt_time(sla.get("escalated_at")), event_count=int(d.get("event_count", 0)),
         affected=list(d.get("affected", [])), affected_why=dict(d.get("affected_why", {})),
         advice_to=d.get("advice_to"), details=dict(d.get("details", {})),
-        callbacks=[Callback(c["person"], parse_time(c["added_at"]), _opt_time(c.get("done_at")), c.get("how"))
-                   for c in d.get("callbacks", [])],
+        callbacks=[calls.callback_from_dict(c) for c in d.get("callbacks", [])],
         notifications=[NotificationRecord(n["to"], n["kind"], parse_time(n.get("at") or n.get("queued_at")),
                                           n.get("channel"), _opt_time(n.get("sent_at")), n.get("state", "pending"))
                        for n in d.get("notifications", [])],
         timeline=[TimelineEntry(parse_time(e["at"]), e["what"], e.get("role", "cause"), e.get("fingerprint"),
                                 e.get("labels")) for e in d.get("timeline", [])],
+        escalation=dict(d.get("escalation") or {}), tasks=[dict(x) for x in d.get("tasks", [])],
     )
 
 
