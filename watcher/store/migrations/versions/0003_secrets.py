@@ -2,13 +2,13 @@
 seen, notifier heartbeats and the owner of each outbox claim
 
 Revision ID: 0003_secrets
-Revises: 0002
+Revises: 0004_engine_parts
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_secrets"
-down_revision = "0002"
+down_revision = "0004_engine_parts"
 branch_labels = None
 depends_on = None
 
