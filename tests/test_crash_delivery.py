@@ -6,7 +6,9 @@ What it measures, and prints (the README's figures come from these lines):
 
 * deliveries doubled per crash: notices that reached their receiver twice (same outbox id,
   carried in the mail's Message-ID and the webhook's ``Idempotency-Key``, also when the
-  repeat came inside a digest of other notices), divided by the number of kills.
+  repeat came inside a digest of other notices), divided by the number of kills; and how
+  many of the repeats came under another key (a receiver that deduplicates on the key
+  would still see those).
   At-least-once delivery allows a repeat only for a send that completed and was killed
   before its record committed; the test asserts at most a few per crash;
 * the longest wait after a restart: for every notice claimed (``sending``) at the moment of
@@ -171,18 +173,22 @@ def test_sigkill_under_load_doubles_little_and_waits_little(db_url: str, tmp_pat
         sent_ids = {i for i, state, _ in rows if state == "sent"}
         received = _received(smtp, http)
         per_notice: Counter[int] = Counter()  # by outbox id: a notice repeated inside another digest counts too
+        keys_per_notice: Counter[int] = Counter()  # distinct keys it came under: what a deduplicating receiver sees
         for key, n in received.items():
             m = KEY.search(key)
             assert m, f"a delivery without the outbox's key: {key!r}"
             for x in m.group(1).split("-"):
                 per_notice[int(x)] += n
+                keys_per_notice[int(x)] += 1
         received_ids = set(per_notice)
         doubled = sum(n - 1 for n in per_notice.values() if n > 1)
+        undeduplicable = sum(n - 1 for n in keys_per_notice.values() if n > 1)
         longest = max(waits, default=0.0)
         print(f"\ncrash test [{backend}]: {KILLS} SIGKILLs under load ({load.sent} ingest requests), "
               f"{len(rows)} notices, {sum(received.values())} deliveries, {doubled} doubled "
               f"({doubled / KILLS:.2f} per crash, {100 * doubled / max(1, len(per_notice)):.2f} % of notices), "
-              f"{claimed_at_kill} claimed at a kill, longest wait after a restart {longest:.2f} s")
+              f"{undeduplicable} of them under another key, {claimed_at_kill} claimed at a kill, "
+              f"longest wait after a restart {longest:.2f} s")
         assert len(rows) > KILLS * 5, "the load made too few notices to measure anything"
         assert sent_ids <= received_ids, f"sent but never received: {sorted(sent_ids - received_ids)[:10]}"
         assert doubled <= 4 * KILLS, f"{doubled} deliveries doubled in {KILLS} crashes"
