@@ -11,7 +11,7 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -206,12 +206,13 @@ class Store:
     def commit_batch(self, cursor: int, state: dict[str, Any], changed: Sequence[Ticket],
                      notices: Sequence[Notice], now: float, name: str = "main",
                      op_answers: dict[int, dict[str, Any]] | None = None, epoch: int | None = None,
-                     notice_delay: float = 0.0) -> int:
+                     notice_delay: float = 0.0, also: Callable[[Connection], None] | None = None) -> int:
         """The engine's progress, the tickets it changed and the notices it owes: all or nothing.
 
         With ``epoch`` (what ``load_engine_epoch`` or the previous commit returned), the write
         happens only if no other replica wrote since; otherwise LostLeadership is raised and
-        nothing is written.  Returns the new epoch.
+        nothing is written.  Returns the new epoch.  ``also`` writes more in the same
+        transaction (the calls owed to helpdesk ticket systems).
         """
         with self.write() as conn:
             new_epoch = (epoch or 0) + 1
@@ -248,6 +249,8 @@ class Store:
                     index_elements=["ticket_id", "recipient", "kind"]),
                     [{"ticket_id": n.ticket_id, "recipient": n.to, "kind": n.kind, "created_at": now,
                       "due_at": now + notice_delay, "attempts": 0, "state": "pending"} for n in notices])
+            if also is not None:
+                also(conn)
         return new_epoch
 
     def op_result(self, seq: int) -> dict[str, Any] | None:
