@@ -50,8 +50,7 @@ class JiraSink(Sink[JiraConfig]):
         if not isinstance(got, dict) or not got.get("issueKey"):
             raise SinkError(f"Jira did not name the new request: {str(got)[:200]}", retryable=False)
         key = str(got["issueKey"])
-        web = ((got.get("_links") or {}).get("web")) or self.link(key)
-        return ExternalRef(key, str(web))
+        return ExternalRef(key, self.link(key))  # the agents' view, not the customer portal's _links.web
 
     async def comment(self, ref: ExternalRef, text: str, idem: str = "") -> None:
         await self.call("POST", f"/rest/servicedeskapi/request/{ref.id}/comment", {"body": text, "public": False})
