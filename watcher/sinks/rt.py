@@ -104,8 +104,9 @@ class RtSink(Sink[RtConfig]):
             since = datetime.now(UTC) - timedelta(days=1)
         else:
             since = datetime.fromisoformat(cursor.replace("Z", "+00:00")) - timedelta(seconds=overlap)
+        # ISO 8601 with a Z: RT reads "YYYY-MM-DD HH:MM:SS" in the user's time zone, this in UTC
         query = (f"Queue = {_quote(self.cfg.queue)} AND LastUpdated > "
-                 f"{_quote(since.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S'))}")
+                 f"{_quote(since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ'))}")
         items = await self.search(query)
         actions: list[AgentAction] = []
         newest = cursor
