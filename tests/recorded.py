@@ -4,13 +4,15 @@ Zammad, GLPI and Jira Service Management are not in Debian and need services of 
 (Elasticsearch, a PHP stack, Atlassian's cloud), so their tests use exchanges written from
 each system's public API documentation (the fixture names the documentation and its
 version).  The server answers the exchanges in order over real HTTP and checks that each
-request is the one recorded: method, path, the recorded query parameters and headers, and
+request is the one recorded: method, path, the recorded query parameters (or patterns, in
+``query_re``, for values that depend on the time) and headers, and
 the JSON body exactly.  Anything else is answered 599 and listed in ``errors``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,9 @@ class Recorded:
         for key, value in (want.get("query") or {}).items():
             if request.query.get(key) != str(value):
                 problems.append(f"query {key}={request.query.get(key)!r}, recorded {value!r}")
+        for key, pattern in (want.get("query_re") or {}).items():
+            if not re.fullmatch(pattern, request.query.get(key, "")):
+                problems.append(f"query {key}={request.query.get(key)!r} does not match {pattern!r}")
         for key, value in (want.get("headers") or {}).items():
             if request.headers.get(key) != value:
                 problems.append(f"header {key}: {request.headers.get(key)!r}, recorded {value!r}")

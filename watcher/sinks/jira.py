@@ -7,12 +7,13 @@ the account's e-mail address).
 * comment: ``POST /rest/servicedeskapi/request/:key/comment`` (``public: false``, agents only).
 * resolve: ``POST /rest/servicedeskapi/request/:key/transition`` with the configured
   transition id and the text as its comment.
-* poll: the JQL search on ``updated >= <cursor>``: an assignee acknowledges, a status in the
+* poll: the JQL search on ``updated >= -<minutes since the cursor>m``: an assignee acknowledges, a status in the
   ``done`` category resolves.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,16 +62,18 @@ class JiraSink(Sink[JiraConfig]):
                         expect=(200, 204))
 
     async def poll(self, cursor: str | None, overlap: float) -> tuple[list[AgentAction], str | None]:
-        """The cursor is the newest ``updated`` seen; JQL compares minutes, so the query starts
-        ``overlap`` seconds (at least a minute) earlier."""
+        """The cursor is the newest ``updated`` seen.  JQL reads absolute dates in the user's
+        time zone, so the query asks for a relative age (``updated >= -Nm``), starting
+        ``overlap`` seconds (at least a minute) before the cursor."""
+        now = datetime.now(UTC)
         if cursor:
             since = datetime.strptime(cursor, "%Y-%m-%dT%H:%M:%S.%f%z") - timedelta(seconds=max(overlap, 60))
         else:
-            since = datetime.now(UTC) - timedelta(days=1)
-        stamp = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+            since = now - timedelta(days=1)
+        minutes = max(1, math.ceil((now - since).total_seconds() / 60))
         actions: list[AgentAction] = []
         newest = cursor
-        for issue in await self._jql(f'summary ~ "watcher" AND updated >= "{stamp}" ORDER BY updated ASC'):
+        for issue in await self._jql(f'summary ~ "watcher" AND updated >= -{minutes}m ORDER BY updated ASC'):
             fields = issue.get("fields") or {}
             ext, updated = str(issue.get("key")), str(fields.get("updated") or "")
             if updated and (newest is None or updated > newest):
