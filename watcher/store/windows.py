@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from watcher.store import InboxRow
 
 
-def windowed(conn: Connection, insert: Callable[[Any], Any], rows: Sequence[InboxRow],
-             params: list[dict[str, Any]]) -> None:
-    """Rewrite ``params[i]["occ_key"]`` of each windowed row to key + first sighting."""
+def windowed(conn: Connection, insert: Callable[[Any], Any], rows: Sequence[InboxRow], keys: list[str]) -> None:
+    """Rewrite ``keys[i]`` (the occ_key row ``i`` is stored under) of each windowed row to its
+    window key + first sighting."""
     now = max(r.received_at for r in rows)
     wanted: dict[str, float] = {}
     for r in rows:
@@ -42,6 +42,6 @@ def windowed(conn: Connection, insert: Callable[[Any], Any], rows: Sequence[Inbo
         [{"key": k, "first_seen": now, "expires_at": now + w} for k, w in wanted.items()])
     seen = dict(conn.execute(select(ingest_keys.c.key, ingest_keys.c.first_seen)
                              .where(ingest_keys.c.key.in_(list(wanted)))).all())
-    for r, p in zip(rows, params, strict=True):
+    for i, r in enumerate(rows):
         if r.window_key:
-            p["occ_key"] = f"w|{r.window_key}|{float(seen[r.window_key])!r}"
+            keys[i] = f"w|{r.window_key}|{float(seen[r.window_key])!r}"

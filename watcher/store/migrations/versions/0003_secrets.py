@@ -2,13 +2,13 @@
 seen, notifier heartbeats and the owner of each outbox claim
 
 Revision ID: 0003_secrets
-Revises: 0004_engine_parts
+Revises: 0005_sinks
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_secrets"
-down_revision = "0004_engine_parts"
+down_revision = "0005_sinks"
 branch_labels = None
 depends_on = None
 
