@@ -1,4 +1,4 @@
-"""The ``watcher`` command: serve, check, replay, rules test (CONTRACT section 7)."""
+"""The ``watcher`` command: serve, check, replay, rules test (README, "Command line")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The HTTP API (CONTRACT sections 2 and 4) on aiohttp.
+"""The HTTP API (docs/events.md, docs/tickets.md) on aiohttp.
 
 Handlers are thin: parse and check at the edge, hand rows to the ingestor or ops to the
 engine worker through the inbox, and answer.  A 2xx on an ingest path means the rows are

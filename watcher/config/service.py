@@ -149,7 +149,7 @@ def _snmp_device(r: Reader) -> Any:
 def load_config(path: Path | str | None = None) -> Config:
     """Load watcher.yaml and the rules and inventory it names (relative to its folder).
 
-    Without a watcher.yaml, ./rules.yaml and ./inventory.yaml are used (CONTRACT section 5).
+    Without a watcher.yaml, ./rules.yaml and ./inventory.yaml are used (docs/inventory.md).
     """
     p = Path(path) if path else Path("watcher.yaml")
     if not p.exists():
