@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from watcher.config.inventory import Inventory, load_inventory
 from watcher.config.rules import Rules, load_rules
-from watcher.config.yamlload import ConfigError, Reader, root_reader
+from watcher.config.yamlload import ConfigError, ConfigErrors, Reader, collecting, record, root_reader
 
 
 @dataclass(frozen=True)
@@ -159,9 +160,28 @@ def load_config(path: Path | str | None = None) -> Config:
         service = ServiceConfig(path=base / "watcher.yaml", rules_path=base / "rules.yaml",
                                 inventory_path=base / "inventory.yaml",
                                 db_url=f"sqlite:///{base / 'watcher.db'}")
-    else:
-        service = load_service(p)
-    return Config(service, load_rules(service.rules_path), load_inventory(service.inventory_path))
+        return _load_all(lambda: service)
+    return _load_all(lambda: load_service(p))
+
+
+def _load_all(service_of: Callable[[], ServiceConfig]) -> Config:
+    """All three files in one pass: every error of every file is reported together (see
+    ``yamlload.collecting``); a file whose mistake stops its reading adds that one error."""
+    with collecting() as errors:
+        try:
+            service = service_of()
+        except ConfigError as exc:
+            record(exc)
+            raise ConfigErrors(errors) from None
+        parts: list[Any] = []
+        for load, fp in ((load_rules, service.rules_path), (load_inventory, service.inventory_path)):
+            try:
+                parts.append(load(fp))
+            except ConfigError as exc:
+                record(exc)
+        if errors:
+            raise ConfigErrors(list(errors))
+    return Config(service, parts[0], parts[1])
 
 
 def load_service(p: Path) -> ServiceConfig:
