@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=("text", "html", "json"), default="text")
     rep.add_argument("--db", help="database URL (default from watcher.yaml)")
     rep.add_argument("--from-replay", type=Path, help="a `watcher replay` output instead of the database")
+    sub.add_parser("hash-password", help="read a password on stdin, print its Argon2 hash for console: users: "
+                   "in watcher.yaml")
     rules = sub.add_parser("rules", help="rule tools")
     rsub = rules.add_subparsers(dest="rules_command", required=True)
     rt = rsub.add_parser("test", help="what the rules would do with one event, and why")
@@ -99,6 +101,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    if args.command == "hash-password":
+        from watcher.api.console_auth import hash_password
+
+        if sys.stdin.isatty():
+            import getpass
+
+            password = getpass.getpass("password: ")
+        else:
+            password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            print("error: an empty password", file=sys.stderr)
+            return 2
+        print(hash_password(password))
+        return 0
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -522,20 +522,11 @@ async def post_link(request: web.Request) -> web.Response:
     return web.Response(text="Thank you / Dziękujemy.")
 
 
-async def get_index(request: web.Request) -> web.Response:
-    """The agent console: open and acknowledged tickets with their SLA clocks."""
-    rt = request.app[RUNTIME]
-    docs = []
-    for status in ("open", "acknowledged"):
-        docs += await asyncio.to_thread(rt.store.list_tickets, status, None, None, 1000)
-    return web.Response(text=console.render(docs, utcnow()), content_type="text/html")
-
-
 @web.middleware
 async def read_auth(request: web.Request, handler: Any) -> web.StreamResponse:
     """Reads of tickets, the outbox, stats and reports need the ``api`` credential when one is
     configured: they name people and their delivery errors."""
-    if request.method == "GET" and (request.path.startswith("/api/v1/") or request.path == "/"):
+    if request.method == "GET" and request.path.startswith("/api/v1/"):  # the console guards its own pages
         rt = request.app[RUNTIME]
         if "api" in rt.auth:
             denied = await _authorized(request, rt, "api", b"")
@@ -580,4 +571,4 @@ def routes(app: web.Application) -> None:
     r.add_get("/healthz", get_health)
     r.add_get("/api/v1/stats", get_stats)
     r.add_get("/api/v1/reports/{client}", get_report)
-    r.add_get("/", get_index)
+    console.routes(app)

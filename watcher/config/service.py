@@ -76,6 +76,7 @@ class ServiceConfig:
     snmp: SnmpConfig = SnmpConfig()
     collectors: CollectorsConfig = CollectorsConfig()
     mail: Any = None  # watcher.collectors.mailbox.MailConfig when watcher.yaml has a mail: section
+    console: Any = None  # watcher.api.console_auth.ConsoleConfig: who may use the agent console
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,8 @@ def _load_all(service_of: Callable[[], ServiceConfig]) -> Config:
 def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
-                  "engine_tick", "workers", "sqlite_synchronous", "auth", "notify", "snmp", "collectors", "mail"})
+                  "engine_tick", "workers", "sqlite_synchronous", "auth", "notify", "snmp", "collectors", "mail",
+                  "console"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -248,8 +250,10 @@ def load_service(p: Path) -> ServiceConfig:
         from watcher.collectors.mailbox import load_mail_config
 
         mail = load_mail_config(mr, base)
+    from watcher.api.console_auth import load_console
+
     return ServiceConfig(
-        collectors=collectors, mail=mail,
+        collectors=collectors, mail=mail, console=load_console(r.child("console")),
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
