@@ -218,6 +218,16 @@ def _person(config: Config, pid: str) -> dict[str, Any]:
             "site": site.name if site else ""}
 
 
+_DETAIL_LABELS = ("host", "instance", "snmp_agent", "ifDescr", "mailbox", "share", "folder", "severity")
+
+
+def _detail(labels: dict[str, str] | None) -> str:
+    """The labels of a timeline entry that tell an agent where: host, instance, interface..."""
+    if not labels:
+        return ""
+    return ", ".join(f"{k}={labels[k]}" for k in _DETAIL_LABELS if labels.get(k))
+
+
 def _mail_of(urls: tuple[str, ...]) -> str | None:
     for url in urls:
         if url.startswith("mailto://"):
@@ -245,7 +255,8 @@ def view(config: Config, doc: dict[str, Any], now: datetime, lang: str) -> dict[
               if to not in (doc.get("affected") or [])]
     failing = sum(1 for notes in notes_by_person.values() for n in notes
                   if n["delivery"] in ("retrying", "undelivered"))
-    timeline = [{**e, "when": local_time(e.get("at"), zone, now)} for e in doc.get("timeline") or []]
+    timeline = [{**e, "when": local_time(e.get("at"), zone, now), "detail": _detail(e.get("labels"))}
+                for e in doc.get("timeline") or []]
     return {
         "doc": doc, "id": doc["id"], "client_name": client.name if client else doc.get("client"),
         "site_name": site.name if site else "", "entity": _entity(config, doc), "tz": str(zone),
