@@ -13,19 +13,14 @@ from zoneinfo import ZoneInfo
 
 import markupsafe
 import pytest
-import yaml
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests import test_api
 from tests.conftest import ROOT
 from tests.test_api import Api, Start, event
-from tests.test_e2e import fast_rules
 from watcher.api import console
 from watcher.api import console_auth as ca
-from watcher.app import build_app
 from watcher.config import load_config
 
 NOW = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)  # 11:00 in Warsaw
@@ -38,17 +33,7 @@ async def start(tmp_path: Path) -> AsyncIterator[Start]:
     stack = AsyncExitStack()
 
     async def _start(**service: Any) -> Api:
-        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(test_api.INVENTORY, allow_unicode=True))
-        fast_rules(tmp_path)
-        (tmp_path / "watcher.yaml").write_text(yaml.safe_dump({
-            "rules": "rules.yaml", "inventory": "inventory.yaml", "database": "sqlite:///watcher.db",
-            "secret_key": "console-test-secret", "engine_tick": "0.1s", "notify": {"enabled": False},
-            "snmp": {"listen": "off"}, **service}))
-        app = build_app(load_config(tmp_path / "watcher.yaml"))
-        client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
-        await client.start_server()
-        stack.push_async_callback(client.close)
-        return Api(client, app)
+        return await test_api.app_in(tmp_path, stack, **service)
 
     try:
         yield _start
