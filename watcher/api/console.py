@@ -332,10 +332,16 @@ def _to_login(request: web.Request) -> web.Response:
 
 
 async def _guarded(request: web.Request) -> tuple[str, str]:
+    """The agent and language for a page; without a session, the sign-in page, except on an
+    open console (no users, no proxy, no API credential), whose pages are as readable as the
+    API is, and which asks for a name only when the agent acts."""
     name, lang, stop = await _who(request)
     if stop is not None:
         raise _as_exception(stop)
     if name is None:
+        rt = _rt(request)
+        if _console_config(rt).mode == "open" and "api" not in rt.auth:
+            return "", lang
         _to_login(request)
     assert name is not None
     return name, lang
