@@ -29,10 +29,10 @@ import importlib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -327,7 +327,7 @@ async def _who(request: web.Request) -> tuple[str | None, str, web.StreamRespons
     return session.name, lang, None
 
 
-def _to_login(request: web.Request) -> web.Response:
+def _to_login(request: web.Request) -> NoReturn:
     raise web.HTTPSeeOther(location="/console/login")
 
 
@@ -343,7 +343,6 @@ async def _guarded(request: web.Request) -> tuple[str, str]:
         if _console_config(rt).mode == "open" and "api" not in rt.auth:
             return "", lang
         _to_login(request)
-    assert name is not None
     return name, lang
 
 
@@ -607,7 +606,6 @@ async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
     return data
 
 
-Action = Callable[[Any, dict[str, Any], str], Any]
 _MATCHER = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*")
 
 
@@ -763,8 +761,9 @@ async def _lang(rt: Any, data: dict[str, Any], agent: str) -> web.Response:  # h
     return _err(400, "lang")
 
 
-_ACTIONS: dict[str, Any] = {"ack": _ack, "resolve": _resolve, "planned": _planned, "callback": _callback,
-                            "silence": _silence, "maintenance": _maintenance, "lang": _lang}
+_Act = Callable[[Any, dict[str, Any], str], Awaitable[web.Response]]
+_ACTIONS: dict[str, _Act] = {"ack": _ack, "resolve": _resolve, "planned": _planned, "callback": _callback,
+                             "silence": _silence, "maintenance": _maintenance, "lang": _lang}
 
 
 def routes(app: web.Application) -> None:
