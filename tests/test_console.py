@@ -204,6 +204,13 @@ async def test_writes_are_same_origin_json_in_the_agents_name(start: Start) -> N
     async with api.client.get(f"/console/tickets/{tid}") as resp:
         page = await resp.text()
     assert "Ewa Smith" in page and "by Anna Kowalczyk" in page
+    jan = next(r for r in api.rt.store.outbox_rows() if r["recipient"] == "jan.kowalski")
+    api.rt.store.mark_failed(jan["id"], "mailto://jan.kowalski@acme.example/: refused", None)  # given up
+    async with api.client.get("/console/undelivered") as resp:
+        page = await resp.text()
+    assert "Jan Kowalski" in page and "refused" in page and tid in page
+    async with api.client.get(f"/console/tickets/{tid}") as resp:
+        assert "data-delivery=\"undelivered\"" in await resp.text()
     status, body, _ = await api.call("POST", "/console/act", {"action": "resolve", "ticket": tid},
                                      headers=_origin(api))
     assert status == 200, body

@@ -478,8 +478,10 @@ async def get_undelivered(request: web.Request) -> web.Response:
     for r in await asyncio.to_thread(rt.store.outbox_rows, "dead"):
         who = _person(rt.config, r.get("recipient", ""))
         created = r.get("created_at")
+        person = rt.config.inventory.people.get(r.get("recipient", ""))
+        zone = zone_of(rt.config, person.client if person else None)
         rows.append({**r, "who": who["name"], "phone": who.get("phone"),
-                     "when": _ts_local(created, now) if isinstance(created, int | float) else ""})
+                     "when": _ts_local(created, now, zone) if isinstance(created, int | float) else ""})
     ctx = {**_base(request, agent, lang, words(lang)["undelivered_notices"], "undelivered"), "rows": rows}
     return _html(page("undelivered.html", **ctx))
 
