@@ -74,7 +74,7 @@ WORDS: dict[str, dict[str, str]] = {
         "updated": "updated", "failing": "failing", "ok": "ok", "phone": "phone", "person": "person",
         "details": "details", "back": "all tickets", "office_answer": "office answered",
         "lift_needs_api": "Lifting needs the silence API (GET/DELETE /api/v1/silences).",
-        "by": "by", "language": "język: polski", "callers": "callers",
+        "by": "by", "language": "język: polski", "callers": "callers", "notices_failing": "failing",
     },
     "pl": {
         "open_tickets": "Otwarte zgłoszenia", "ticket": "zgłoszenie", "client": "klient", "what": "czego dotyczy",
@@ -101,7 +101,7 @@ WORDS: dict[str, dict[str, str]] = {
         "updated": "odświeżono", "failing": "nie działa", "ok": "działa", "phone": "telefon", "person": "osoba",
         "details": "szczegóły", "back": "wszystkie zgłoszenia", "office_answer": "odpowiedź biura",
         "lift_needs_api": "Zdjęcie wymaga API wyciszeń (GET/DELETE /api/v1/silences).",
-        "by": "przez", "language": "language: English", "callers": "dzwoniący",
+        "by": "przez", "language": "language: English", "callers": "dzwoniący", "notices_failing": "nieudane",
     },
 }
 
