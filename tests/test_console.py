@@ -66,6 +66,18 @@ def test_clock_counts_down_and_stops_when_acknowledged() -> None:
     assert console.clock(doc(), NOW, "pl") == ("ok", "1 godz. 20 min zostało")
 
 
+def test_clock_of_an_escalated_ticket_shows_the_teams_deadline_and_misses() -> None:
+    warsaw = ZoneInfo("Europe/Warsaw")
+    esc = {"team": "Serwis IT", "react_by": "2026-11-02T12:00:00Z", "resolve_by": "2026-11-03T12:00:00Z",
+           "reacted_at": None, "reaction_missed": False, "resolution_missed": False}
+    assert console.clock(doc(escalation=esc), NOW, "en", warsaw) == ("ok", "with Serwis IT, react by 13:00")
+    acked = doc(status="acknowledged", escalation=dict(esc, reacted_at="2026-11-02T10:00:00Z"))
+    assert console.clock(acked, NOW, "en", warsaw) == ("ok", "with Serwis IT, resolve by 03.11 13:00")
+    late = doc(escalation=dict(esc, reaction_missed=True, resolution_missed=True))
+    assert console.clock(late, NOW) == ("breached", "Serwis IT: reaction and resolution missed")
+    assert console.clock(late, NOW, "pl") == ("breached", "Serwis IT: reakcja i rozwiązanie przekroczone")
+
+
 def test_order_puts_what_needs_action_first() -> None:
     catchall = doc(id="T-1", category="other", affected=[], callbacks=[],
                    sla={"react_by": "2026-11-02T11:20:00Z"})
@@ -216,6 +228,34 @@ async def test_writes_are_same_origin_json_in_the_agents_name(start: Start) -> N
     assert status == 200, body
     status, doc = await api.get(f"/api/v1/tickets/{tid}")
     assert doc["status"] == "resolved" and doc["resolved_by"] == "Anna Kowalczyk"
+
+
+async def test_calls_and_escalation_from_the_console(start: Start) -> None:
+    api = await _console(start)
+    await _sign_in(api)
+    status, body = await api.post("/api/v1/events", [event("LinkDown", client="acme", site="acme-krk", ifIndex="1")])
+    assert status == 200, body
+    tid = await api.wait_for(lambda: _first(api), "the outage ticket")
+    status, body = await api.post("/api/v1/people/jan.kowalski/callbacks", {})
+    assert status == 200, body
+    async with api.client.get("/") as resp:
+        page = await resp.text()
+    calls = page.split('id="calls"', 1)[1]
+    assert "Jan Kowalski" in calls and f"ticket: '{tid}', person: 'jan.kowalski', outcome: 'reached'" in calls
+    status, body, _ = await api.call("POST", "/console/act", {"action": "call", "ticket": tid,
+                                                               "person": "jan.kowalski", "outcome": "reached"},
+                                     headers=_origin(api))
+    assert status == 200, body
+    status, body, _ = await api.call("POST", "/console/act", {"action": "escalate", "ticket": tid},
+                                     headers=_origin(api))
+    assert status == 400 and "reason" in body["error"]
+    status, body, _ = await api.call("POST", "/console/act", {"action": "escalate", "ticket": tid,
+                                                               "reason": "router dead"}, headers=_origin(api))
+    assert status == 200, body
+    status, doc_ = await api.get(f"/api/v1/tickets/{tid}")
+    assert (doc_.get("escalation") or {}).get("team"), doc_
+    async with api.client.get(f"/console/tickets/{tid}") as resp:
+        assert "with " + doc_["escalation"]["team"] in await resp.text()
 
 
 async def test_silences_and_maintenance_from_the_console(start: Start) -> None:

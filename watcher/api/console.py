@@ -75,6 +75,11 @@ WORDS: dict[str, dict[str, str]] = {
         "details": "details", "back": "all tickets", "office_answer": "office answered",
         "lift_needs_api": "Lifting needs the silence API (GET/DELETE /api/v1/silences).",
         "by": "by", "language": "język: polski", "callers": "callers", "notices_failing": "failing",
+        "calls": "Calls to make", "call_now": "now", "who": "who", "best_time": "best time", "note": "note",
+        "reached": "reached", "left_message": "left a message", "no_answer": "no answer", "failure": "failure",
+        "escalate": "escalate", "escalate_why": "Escalate to the administrators: why can the helpdesk not solve it?",
+        "with": "with", "react_by": "react by", "resolve_by": "resolve by", "missed": "missed",
+        "reaction": "reaction", "resolution": "resolution", "and": "and", "no_calls": "No calls owed.",
     },
     "pl": {
         "open_tickets": "Otwarte zgłoszenia", "ticket": "zgłoszenie", "client": "klient", "what": "czego dotyczy",
@@ -102,6 +107,12 @@ WORDS: dict[str, dict[str, str]] = {
         "details": "szczegóły", "back": "wszystkie zgłoszenia", "office_answer": "odpowiedź biura",
         "lift_needs_api": "Zdjęcie wymaga API wyciszeń (GET/DELETE /api/v1/silences).",
         "by": "przez", "language": "language: English", "callers": "dzwoniący", "notices_failing": "nieudane",
+        "calls": "Telefony do wykonania", "call_now": "teraz", "who": "kto", "best_time": "najlepiej",
+        "note": "notatka", "reached": "rozmowa", "left_message": "zostawiona wiadomość", "no_answer": "nie odbiera",
+        "failure": "awaria", "escalate": "eskaluj",
+        "escalate_why": "Eskalacja do administratorów: dlaczego helpdesk nie może tego rozwiązać?",
+        "with": "u", "react_by": "reakcja do", "resolve_by": "rozwiązanie do", "missed": "przekroczone",
+        "reaction": "reakcja", "resolution": "rozwiązanie", "and": "i", "no_calls": "Brak telefonów do wykonania.",
     },
 }
 
@@ -119,13 +130,24 @@ def _span(seconds: float, w: dict[str, str]) -> str:
     return f"{hours} {w['h']} {minutes:02d} {w['min']}" if hours else f"{minutes} {w['min']}"
 
 
-def clock(doc: dict[str, Any], now: datetime, lang: str = "en") -> tuple[str, str]:
+def clock(doc: dict[str, Any], now: datetime, lang: str = "en", zone: ZoneInfo = UTC_ZONE) -> tuple[str, str]:
     """The SLA clock of a ticket as (css class, text): time left to react, or how late; an
-    acknowledged or planned ticket's clock is stopped."""
+    acknowledged or planned ticket's clock is stopped; a ticket handed to a team shows the
+    team's next deadline (in ``zone``) or what it missed."""
     w = words(lang)
     sla = doc.get("sla") or {}
     if doc.get("planned"):
         return "planned", w["planned"]
+    esc = doc.get("escalation") or {}
+    if esc.get("team") and doc.get("status") != "resolved":  # handed over: the team's clocks and misses
+        missed = [w[k] for k in ("reaction", "resolution") if esc.get(f"{k}_missed")]
+        if missed:
+            joined = f" {w['and']} ".join(missed)
+            return "breached", f"{esc['team']}: {joined} {w['missed']}"
+        resolving = bool(esc.get("reacted_at")) or not esc.get("react_by")
+        due = esc.get("resolve_by") if resolving else esc.get("react_by")
+        when = local_time(due, zone, now) if due else "-"
+        return "ok", f"{w['with']} {esc['team']}, {w['resolve_by'] if resolving else w['react_by']} {when}"
     if doc.get("status") == "acknowledged":
         return "stopped", w["acknowledged"]
     if doc.get("status") == "resolved":
@@ -241,7 +263,7 @@ def view(config: Config, doc: dict[str, Any], now: datetime, lang: str) -> dict[
     zone = zone_of(config, doc.get("client"))
     client = config.inventory.clients.get(doc.get("client") or "")
     site = config.inventory.sites.get(doc.get("site") or "")
-    css, text = clock(doc, now, lang)
+    css, text = clock(doc, now, lang, zone)
     notes_by_person: dict[str, list[dict[str, Any]]] = {}
     for n in doc.get("notifications") or []:
         item = {**n, "delivery": delivery_state(n), "when": local_time(n.get("sent_at") or n.get("at"), zone, now)}
@@ -282,7 +304,7 @@ def page(name: str, **context: Any) -> str:
 def render(docs: list[dict[str, Any]], now: datetime, config: Config, lang: str = "en", agent: str = "") -> str:
     """The ticket list page from documents and the time (tests render it without a server)."""
     ctx = {"w": words(lang), "lang": lang, "agent": agent, "title": words(lang)["open_tickets"], "active": "tickets",
-           "mode": "open", **_list_context(docs, now, config, lang, agent)}
+           "mode": "open", "calls": None, **_list_context(docs, now, config, lang, agent)}
     return page("tickets.html", **ctx)
 
 
@@ -381,8 +403,19 @@ async def get_index(request: web.Request) -> web.Response:
     rt = _rt(request)
     now = utcnow()
     ctx = {**_base(request, agent, lang, words(lang)["open_tickets"], "tickets"),
-           **_list_context(await _open_docs(rt), now, rt.config, lang, agent)}
+           **_list_context(await _open_docs(rt), now, rt.config, lang, agent), "calls": await _calls(rt, now)}
     return _html(page("tickets.html", **ctx))
+
+
+async def _calls(rt: Any, now: datetime) -> list[dict[str, Any]] | None:
+    """The call list (watcher.api.helpdesk), with local times; None where this build has none."""
+    try:
+        from watcher.api import helpdesk
+    except ImportError:
+        return None
+    rows = await helpdesk.call_rows(rt)
+    return [{**r, "asked": local_time(r.get("asked_at"), zone_of(rt.config, r.get("client")), now),
+             "ago": ago(r.get("asked_at"), now)} for r in rows]
 
 
 async def get_live(request: web.Request) -> web.Response:
@@ -612,8 +645,8 @@ _MATCHER = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*")
 
 
 async def post_act(request: web.Request) -> web.Response:
-    """One agent action: ``{"action": "ack"|"resolve"|"planned"|"callback"|"silence"|
-    "maintenance"|"lang", ...}``; the agent is the session's."""
+    """One agent action: ``{"action": "ack"|"resolve"|"planned"|"callback"|"call"|"escalate"|
+    "office"|"silence"|"maintenance"|"lang", ...}``; the agent is the session's."""
     if (refused := _refuse_cross_site(request)) is not None:
         return refused
     name, _lang, stop = await _who(request)
@@ -759,13 +792,62 @@ async def _maintenance(rt: Any, data: dict[str, Any], agent: str) -> web.Respons
     return web.json_response({"status": "success", "maintenance": args}, status=201)
 
 
+async def _helpdesk(rt: Any, data: dict[str, Any], kind: str, args: dict[str, Any], agent: str) -> web.Response:
+    """An op of the helpdesk's workflow (call, escalate, office answer) on a ticket that may
+    be resolved already (a call is owed after resolution too)."""
+    from watcher.api import helpdesk
+
+    tid = data.get("ticket")
+    if not isinstance(tid, str) or not tid:
+        return _err(400, "ticket: expected a ticket id")
+    for key in ("note", "reason", "person", "to", "outcome", "answer"):
+        if data.get(key) is not None and (not isinstance(data[key], str) or len(data[key]) > 500):
+            return _err(400, f"{key}: expected a string of at most 500 characters")
+    resp = await helpdesk._apply(rt, tid, kind, {**{k: v for k, v in args.items() if v}, "by": agent})
+    if resp.status < 300:
+        log.info("console: %s: %s %s", agent, kind, tid)
+        return web.json_response({"status": "success", "ticket": tid})
+    return resp
+
+
+async def _call(rt: Any, data: dict[str, Any], agent: str) -> web.Response:
+    from watcher.rules.calls import OUTCOMES
+
+    outcome = data.get("outcome", "reached")
+    if outcome not in OUTCOMES:
+        return _err(400, f"outcome: expected one of {', '.join(OUTCOMES)}")
+    person = data.get("person")
+    if person is not None and person not in rt.config.inventory.people:
+        return _err(400, f"person: expected a person id of the inventory, got {person!r}")
+    return await _helpdesk(rt, data, "call", {"person": person, "note": data.get("note"), "outcome": outcome}, agent)
+
+
+async def _escalate(rt: Any, data: dict[str, Any], agent: str) -> web.Response:
+    from watcher.rules.escalation import TEAMS
+
+    if data.get("to") is not None and data["to"] not in TEAMS:
+        return _err(400, f"to: expected one of {', '.join(TEAMS)}")
+    if not isinstance(data.get("reason"), str) or not data["reason"].strip():
+        return _err(400, "reason: say why the helpdesk cannot solve it (it goes to the team)")
+    return await _helpdesk(rt, data, "escalate", {"to": data.get("to"), "reason": data["reason"]}, agent)
+
+
+async def _office(rt: Any, data: dict[str, Any], agent: str) -> web.Response:
+    from watcher.rules.office import ANSWERS
+
+    if data.get("answer") not in ANSWERS:
+        return _err(400, f"answer: expected one of {', '.join(ANSWERS)}")
+    return await _helpdesk(rt, data, "office_answer", {"answer": data["answer"], "note": data.get("note")}, agent)
+
+
 async def _lang(rt: Any, data: dict[str, Any], agent: str) -> web.Response:  # handled in post_act
     return _err(400, "lang")
 
 
 _Act = Callable[[Any, dict[str, Any], str], Awaitable[web.Response]]
 _ACTIONS: dict[str, _Act] = {"ack": _ack, "resolve": _resolve, "planned": _planned, "callback": _callback,
-                             "silence": _silence, "maintenance": _maintenance, "lang": _lang}
+                             "silence": _silence, "maintenance": _maintenance, "lang": _lang, "call": _call,
+                             "escalate": _escalate, "office": _office}
 
 
 def routes(app: web.Application) -> None:
