@@ -287,6 +287,8 @@ def view(config: Config, doc: dict[str, Any], now: datetime, lang: str) -> dict[
         "failing": failing, "timeline": [e for e in timeline if e.get("role") != "symptom"],
         "symptoms": [e for e in timeline if e.get("role") == "symptom"],
         "acked": (local_time(doc.get("acknowledged_at"), zone, now), doc.get("acknowledged_by")),
+        "external": [{**e, "css": {"failed": "breached", "pending": "soon"}.get(e.get("state", ""), "ok")}
+                     for e in doc.get("external") or []],
         "client_people": sorted(((p.id, p.name) for p in client.people), key=lambda x: x[1]) if client else [],
     }
 
@@ -395,7 +397,17 @@ async def _open_docs(rt: Any) -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
     for status in ("open", "acknowledged"):
         docs += await asyncio.to_thread(rt.store.list_tickets, status, None, None, 1000)
+    await _attach_external(rt, docs)
     return docs
+
+
+async def _attach_external(rt: Any, docs: list[dict[str, Any]]) -> None:
+    """The ticket in the helpdesk's own systems (RT, Zammad, Jira...), where sinks are set up."""
+    if getattr(rt, "sinks", None) is None:
+        return
+    from watcher.sinks import api as sinks_api
+
+    await asyncio.to_thread(sinks_api.attach, rt.store, docs)
 
 
 async def get_index(request: web.Request) -> web.Response:
@@ -432,6 +444,7 @@ async def get_ticket(request: web.Request) -> web.Response:
     doc = await asyncio.to_thread(rt.store.get_ticket, request.match_info["id"])
     if doc is None:
         raise web.HTTPNotFound(text=f"no ticket {request.match_info['id']}")
+    await _attach_external(rt, [doc])
     t = view(rt.config, doc, utcnow(), lang)
     ctx = {**_base(request, agent, lang, f"{t['id']}: {doc.get('title', '')}", "tickets"), "t": t}
     return _html(page("ticket.html", **ctx))

@@ -78,6 +78,7 @@ class ServiceConfig:
     collectors: CollectorsConfig = CollectorsConfig()
     mail: Any = None  # watcher.collectors.mailbox.MailConfig when watcher.yaml has a mail: section
     console: Any = None  # watcher.api.console_auth.ConsoleConfig: who may use the agent console
+    sinks: Any = None  # watcher.config.sinks.SinksConfig when watcher.yaml has a sinks: section
 
 
 @dataclass(frozen=True)
@@ -183,14 +184,19 @@ def _load_all(service_of: Callable[[], ServiceConfig]) -> Config:
                 record(exc)
         if errors:
             raise ConfigErrors(list(errors))
-    return Config(service, parts[0], parts[1])
+    config = Config(service, parts[0], parts[1])
+    if service.sinks is not None:
+        from watcher.config.sinks import check_clients
+
+        check_clients(service.sinks, config.inventory, str(service.path))
+    return config
 
 
 def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
                   "engine_tick", "workers", "sqlite_synchronous", "auth", "notify", "snmp", "collectors", "mail",
-                  "console"})
+                  "console", "sinks"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -254,10 +260,16 @@ def load_service(p: Path) -> ServiceConfig:
         from watcher.collectors.mailbox import load_mail_config
 
         mail = load_mail_config(mr, base)
+    sinks = None
+    skr = r.child("sinks")
+    if skr is not None:
+        from watcher.config.sinks import load_sinks
+
+        sinks = load_sinks(skr, _secret)
     from watcher.api.console_auth import load_console
 
     return ServiceConfig(
-        collectors=collectors, mail=mail, console=load_console(r.child("console")),
+        collectors=collectors, mail=mail, sinks=sinks, console=load_console(r.child("console")),
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
