@@ -35,12 +35,12 @@ def _dumps(data: Any) -> str:
     return orjson.dumps(data).decode()
 
 
-_PART_KEYS = ("alerts", "groups")
+_PART_KEYS = ("alerts", "groups", "tickets")
 
 
 def _part_key(kind: str, entry: Any) -> Any:
-    """The key of one alert (a row whose first field is its fingerprint) or group (its gid)."""
-    return entry[0] if kind == "alerts" else entry["gid"]
+    """The key of one alert (a row whose first field is its fingerprint), group or ticket."""
+    return entry[0] if kind == "alerts" else entry["gid"] if kind == "groups" else entry["id"]
 
 
 ENGINE_LOCK = 0x77617463  # advisory lock ids on PostgreSQL ("watc", "watd")
