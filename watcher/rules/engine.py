@@ -20,6 +20,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from sys import intern
 from typing import Any
 
 from watcher.config.inventory import Inventory
@@ -57,6 +58,15 @@ _DEFAULT_TITLES = {
     "mail": {"pl": "Problem z pocztą: {mailbox}", "en": "Mail problem: {mailbox}"},
     "other": {"pl": "{alertname}: {client_name}", "en": "{alertname}: {client_name}"},
 }
+
+
+def _shared(labels: dict[str, str]) -> dict[str, str]:
+    """Labels as the engine keeps them for a long time: one string object per distinct value.
+
+    A storm of alerts repeats the same few values (``alertname``, ``severity``, a client's
+    id) in every alert; held as separate objects they would cost more than the alert itself.
+    """
+    return {intern(k): intern(v) for k, v in labels.items()}
 
 
 def _ts(dt: datetime) -> float:
@@ -371,14 +381,14 @@ class Engine:
                     self._resolve_by(rule, rule.signals[idx], labels, t)
                     change = "resolved"
             if a is None:
-                self.alerts[fp] = Alert(fp, labels, "resolved", start, t, None, t)
+                self.alerts[fp] = Alert(fp, _shared(labels), "resolved", start, t, None, t)
         else:
             expires = _ts(ev.ends_at) if ev.ends_at is not None else None
             if a is None or (a.status == "resolved" and start > a.start + 0.5) or \
                     (a.status == "firing" and start > a.start + 0.5):
                 change = "new" if a is None or a.status == "resolved" else "occurrence"
                 if a is None:
-                    a = Alert(fp, labels, "firing", start, t, expires)
+                    a = Alert(fp, _shared(labels), "firing", start, t, expires)
                     self.alerts[fp] = a
                 else:
                     a.status, a.start, a.last, a.expires, a.end, a.labels = "firing", start, t, expires, None, labels
