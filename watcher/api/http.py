@@ -1,4 +1,4 @@
-"""The HTTP API (CONTRACT sections 2 and 4) on aiohttp.
+"""The HTTP API (docs/events.md, docs/tickets.md) on aiohttp.
 
 Handlers are thin: parse and check at the edge, hand rows to the ingestor or ops to the
 engine worker through the inbox, and answer.  A 2xx on an ingest path means the rows are
@@ -593,22 +593,6 @@ async def post_link(request: web.Request) -> web.Response:
     return web.Response(text="Dziękujemy / Thank you.")
 
 
-async def get_index(request: web.Request) -> web.Response:
-    """The agent console: open and acknowledged tickets with their SLA clocks."""
-    rt = request.app[RUNTIME]
-    docs = []
-    for status in ("open", "acknowledged"):
-        docs += await asyncio.to_thread(rt.store.list_tickets, status, None, None, 1000)
-    if rt.sinks is not None:
-        from watcher.sinks import api as sinks_api
-
-        await asyncio.to_thread(sinks_api.attach, rt.store, docs)
-    from watcher.api import helpdesk  # the call list under the tickets
-
-    page = console.render(docs, utcnow()) + helpdesk.calls_html(await helpdesk.call_rows(rt))
-    return web.Response(text=page, content_type="text/html")
-
-
 def _read_auths(rt: Runtime) -> list[IngestAuth]:
     """The credentials a read may present: ``api``, else ``default``, else any configured one
     (a deployment that protects anything protects its reads too)."""
@@ -620,10 +604,10 @@ def _read_auths(rt: Runtime) -> list[IngestAuth]:
 
 @web.middleware
 async def read_auth(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Every read of tickets, the outbox, stats, reports, metrics and the console (HEAD too)
-    needs a credential when any is configured: they name people and their delivery errors.
-    Every write must come from a JSON client or the console's own forms, never from a page
-    of another site (watcher.api.guard)."""
+    """Every read of tickets, the outbox, stats, reports, silences and maintenances (HEAD too)
+    needs a credential when any is configured: they name people and their delivery errors
+    (the console's pages check the same, or its sign-in, themselves).  Every write must come
+    from a JSON client, never from a page of another site (watcher.api.guard)."""
     rt = request.app[RUNTIME]
     if request.method not in guard.SAFE_METHODS:
         refused = await guard.check_write(request, rt.secret, rt.config.service.body_timeout,
@@ -631,17 +615,25 @@ async def read_auth(request: web.Request, handler: Any) -> web.StreamResponse:
         if refused is not None:
             return refused
     elif guard.needs_read_credential(request):
-        auths = _read_auths(rt)
-        results = [check(a, request.headers, b"", utcnow()) for a in auths]
-        if results and not any(r.ok for r in results):
-            rt.metrics.auth_failures.labels("read").inc()
-            first = results[0]
-            resp = _error(first.status, first.reason)
-            if first.status == 401 and first.challenge:
-                resp.headers["WWW-Authenticate"] = first.challenge
-            return resp
+        denied = read_denied(request, rt)
+        if denied is not None:
+            return denied
     response: web.StreamResponse = await handler(request)
     return response
+
+
+def read_denied(request: web.Request, rt: Runtime) -> web.Response | None:
+    """The 401/403 for a read without one of ``_read_auths``' credentials, or None (also when
+    none is configured).  The console uses it for its pages in open mode."""
+    results = [check(a, request.headers, b"", utcnow()) for a in _read_auths(rt)]
+    if not results or any(r.ok for r in results):
+        return None
+    rt.metrics.auth_failures.labels("read").inc()
+    first = results[0]
+    resp = _error(first.status, first.reason)
+    if first.status == 401 and first.challenge:
+        resp.headers["WWW-Authenticate"] = first.challenge
+    return resp
 
 
 OPENAPI = Path(__file__).with_name("openapi.yaml")
@@ -679,8 +671,8 @@ def routes(app: web.Application) -> None:
     r.add_get("/healthz", get_health)
     r.add_get("/api/v1/stats", get_stats)
     r.add_get("/api/v1/reports/{client}", get_report)
-    r.add_get("/", get_index)
     silences.routes(app)
     from watcher.api import helpdesk  # the call list, calls, escalation, office answers, disk advice
 
     helpdesk.routes(r)
+    console.routes(app)
