@@ -29,6 +29,7 @@ from watcher.config import Config, load_config
 from watcher.metrics import Metrics
 from watcher.notify.outbox import Dispatcher
 from watcher.pipeline import EngineWorker, Ingestor
+from watcher.selfwatch import watching
 from watcher.store import InboxRow, Store
 
 log = logging.getLogger("watcher")
@@ -83,6 +84,7 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
         app[RUNTIME] = rt
         snmp = await _start_snmp(config, rt) if primary else None
         async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(watching(rt, lambda events: _store_events(rt, events)))
             if primary:
                 await _start_collectors(config, rt, stack)
             try:

@@ -63,3 +63,17 @@ class Metrics:
                                         "job's last run", ["job"])
         self.snmp_traps = gauge("watcher_snmp_traps", "SNMP traps received and rejected, by outcome",
                                 ["outcome"])
+        # who watches the watcher (watcher.feeds, watcher.heartbeat)
+        self.feed_silent = gauge("watcher_feed_silent", "1 while an expected source (a feed of watcher.yaml) "
+                                 "has been silent past its period", ["feed", "client"])
+        self.feed_last_seen = Gauge("watcher_feed_last_seen_timestamp_seconds", "When an expected source last "
+                                    "spoke (Unix time)", ["feed"], registry=r, multiprocess_mode="max")
+        self.heartbeat_pings = Counter("watcher_heartbeat_pings", "Pings to the dead man's switch, by result "
+                                       "(sent, failed, skipped while unhealthy)", ["result"], registry=r)
+        self.engine_leader = Gauge("watcher_engine_leader", "1 on the replica (worker) that runs the engine",
+                                   registry=r, multiprocess_mode="livesum")
+        self.engine_last_step = Gauge("watcher_engine_last_step_timestamp_seconds", "When the engine last "
+                                      "completed a batch (Unix time; it steps every engine_tick while healthy)",
+                                      registry=r, multiprocess_mode="livemax")
+        self.store_up = gauge("watcher_store_up", "1 while the database answered the last health probe")
+        self.store_errors = Counter("watcher_store_errors", "Database health probes that failed", registry=r)

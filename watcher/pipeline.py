@@ -40,6 +40,7 @@ class Ingestor:
         self._queue: asyncio.Queue[tuple[list[InboxRow], asyncio.Future[list[int | None]],
                                          Callable[[list[int | None]], None] | None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self.observe: Callable[[list[InboxRow]], None] | None = None  # sees every committed batch
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ingest-writer")
@@ -90,6 +91,8 @@ class Ingestor:
                     fut.set_result(got)
                 pos += len(b_rows)
             self.on_commit()
+            if self.observe is not None:  # re-sends too: a duplicate still shows its sender is alive
+                self.observe(rows)
             for _ in batch:
                 self._queue.task_done()
 
@@ -126,6 +129,7 @@ class EngineWorker:
         self._unwritten_rows = 0
         self._last_commit = 0.0
         self.commit_interval = 2.0
+        self.last_step = 0.0  # clock() at the end of the last batch that went through (a stall stops it)
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
@@ -315,4 +319,5 @@ class EngineWorker:
             self.on_notices()
         if rows or changes.tickets:
             self.metrics.engine_batch_seconds.observe(time.perf_counter() - started)
+        self.last_step = self.clock()
         return bool(rows)

@@ -9,6 +9,7 @@ from typing import Any
 
 from watcher.config.inventory import Inventory, load_inventory
 from watcher.config.rules import Rules, load_rules
+from watcher.config.selfwatch import FeedConfig, HeartbeatConfig, check_feed_clients, load_feeds, load_heartbeat
 from watcher.config.yamlload import ConfigError, Reader, root_reader
 
 
@@ -75,6 +76,8 @@ class ServiceConfig:
     snmp: SnmpConfig = SnmpConfig()
     collectors: CollectorsConfig = CollectorsConfig()
     mail: Any = None  # watcher.collectors.mailbox.MailConfig when watcher.yaml has a mail: section
+    feeds: tuple[FeedConfig, ...] = ()
+    heartbeat: HeartbeatConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -161,13 +164,16 @@ def load_config(path: Path | str | None = None) -> Config:
                                 db_url=f"sqlite:///{base / 'watcher.db'}")
     else:
         service = load_service(p)
-    return Config(service, load_rules(service.rules_path), load_inventory(service.inventory_path))
+    inventory = load_inventory(service.inventory_path)
+    check_feed_clients(service.feeds, inventory.clients)
+    return Config(service, load_rules(service.rules_path), inventory)
 
 
 def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
-                  "engine_tick", "workers", "sqlite_synchronous", "auth", "notify", "snmp", "collectors", "mail"})
+                  "engine_tick", "workers", "sqlite_synchronous", "auth", "notify", "snmp", "collectors", "mail",
+                  "feeds", "heartbeat"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -229,7 +235,7 @@ def load_service(p: Path) -> ServiceConfig:
 
         mail = load_mail_config(mr, base)
     return ServiceConfig(
-        collectors=collectors, mail=mail,
+        collectors=collectors, mail=mail, feeds=load_feeds(r), heartbeat=load_heartbeat(r),
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
