@@ -75,8 +75,9 @@ def exported_names(exposition: str) -> set[str]:
 
 
 def test_metric_name_extraction() -> None:
-    expr = ('histogram_quantile(0.99, sum by (le, path) (rate(watcher_ingest_seconds_bucket{job="w", path=~"a|b"}[5m])))'
-            ' > 1e3 and on (instance) watcher_engine_leader == 1 unless absent(up{job="x"}) or time() - foo:bar offset 5m')
+    expr = ('histogram_quantile(0.99, sum by (le, path) (rate(watcher_ingest_seconds_bucket{job="w", path=~"a|b"}'
+            '[5m]))) > 1e3 and on (instance) watcher_engine_leader == 1 unless absent(up{job="x"})'
+            ' or time() - foo:bar offset 5m')
     assert metric_names(expr) == {"watcher_ingest_seconds_bucket", "watcher_engine_leader", "up", "foo:bar"}
     assert {"watcher_inbox_lag", "watcher_engine_last_step_timestamp_seconds", "watcher_notifications_total",
             "up"} <= set().union(*map(metric_names, rule_exprs()))
