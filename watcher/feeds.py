@@ -94,9 +94,12 @@ class FeedWatch:
             if not candidates:
                 continue
             try:
-                labels = orjson.loads(row.payload)["labels"]
+                raw = orjson.loads(row.payload)["labels"]
             except (ValueError, KeyError, TypeError):
                 continue
+            if not isinstance(raw, dict):
+                continue
+            labels = {k: v for k, v in raw.items() if isinstance(v, str)}
             bound = bind(labels, self.config.inventory)
             for f in candidates:
                 if f.matches(row.source, bound) and row.received_at > self._latest.get(f.name, 0.0):
