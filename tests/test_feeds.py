@@ -69,6 +69,16 @@ def test_feeds_and_heartbeat_load_into_typed_config(tmp_path: Path) -> None:
     assert "hc-ping" not in repr(svc.heartbeat), "the URL is a secret (it carries the check's key)"
 
 
+def test_the_heartbeat_url_may_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HC_URL", "https://hc-ping.example/secret-uuid")
+    path = config_file(tmp_path, WATCHER_YAML.replace("https://hc-ping.example/0f1e", "env:HC_URL"))
+    hb = load_config(path).service.heartbeat
+    assert hb is not None and hb.url == "https://hc-ping.example/secret-uuid"
+    monkeypatch.delenv("HC_URL")
+    with pytest.raises(ConfigError, match="environment variable HC_URL is not set"):
+        load_config(path)
+
+
 @pytest.mark.parametrize(("old", "new", "line", "key", "message"), [
     ("    period: 60s", "    period: soon", 8, "feeds[0].period", "expected a duration"),
     ("    period: 60s", "    periods: 60s", 8, "feeds[0].periods", "unknown key"),

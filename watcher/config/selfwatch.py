@@ -11,7 +11,7 @@ URL that watcher pings while its engine is healthy, for an outside dead man's sw
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from watcher.config.rules import Matcher, parse_matcher
@@ -81,12 +81,15 @@ def load_feeds(r: Reader) -> tuple[FeedConfig, ...]:
     return tuple(feeds)
 
 
-def load_heartbeat(r: Reader) -> HeartbeatConfig | None:
+def load_heartbeat(r: Reader, secret: Callable[[Reader, str], str]) -> HeartbeatConfig | None:
+    """``heartbeat:``; its URL usually carries the check's key, so it may be ``env:NAME`` or
+    ``file:PATH`` (``secret`` resolves those)."""
     hr = r.child("heartbeat")
     if hr is None:
         return None
     hr.check_keys({"url", "interval", "stall_after", "method", "timeout"})
-    url = hr.text("url", required=True)
+    hr.text("url", required=True)
+    url = secret(hr, "url")
     if "://" not in url:
         hr.fail("url", "expected an http(s):// URL or an Apprise URL (scheme://...)")
     method = hr.text("method", "GET").upper()

@@ -235,7 +235,7 @@ def load_service(p: Path) -> ServiceConfig:
 
         mail = load_mail_config(mr, base)
     return ServiceConfig(
-        collectors=collectors, mail=mail, feeds=load_feeds(r), heartbeat=load_heartbeat(r),
+        collectors=collectors, mail=mail, feeds=load_feeds(r), heartbeat=load_heartbeat(r, _secret),
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
