@@ -41,6 +41,7 @@ from watcher.store import feeds as feed_table
 log = logging.getLogger(__name__)
 
 ALERTNAME = "WatcherFeedSilent"
+_BOUND_LABELS = frozenset({"client", "site", "host", "person", "folder_person"})  # labels binding may add
 SOURCE = "watcher"  # the source of the events this module makes (never counted as a feed speaking)
 
 
@@ -68,8 +69,13 @@ class FeedWatch:
         self.interval = interval if interval is not None else min(5.0, max(0.2, shortest / 5))
         self._by_source: dict[str, list[FeedConfig]] = {}
         self._any: list[FeedConfig] = []
+        self._needles: dict[str, list[str]] = {}
         for f in self.feeds:
             (self._by_source.setdefault(f.source, []) if f.source is not None else self._any).append(f)
+            # a label the sender must have set (binding never adds it) with an exact value: a
+            # payload without that JSON string cannot match, and is not decoded at all
+            self._needles[f.name] = [orjson.dumps(m.value).decode() for m in f.matchers
+                                     if m.op == "=" and m.value and m.label not in _BOUND_LABELS]
         self._seen: dict[str, float] = {}  # what this process saw, not yet written
         self._latest: dict[str, float] = {}  # the newest time this process knows of, per feed
         self._announced: dict[str, float] = {}  # feed -> the "since" of its announced silence
@@ -91,6 +97,7 @@ class FeedWatch:
             candidates = self._by_source.get(row.source, [])
             if self._any:
                 candidates = candidates + self._any
+            candidates = [f for f in candidates if all(n in row.payload for n in self._needles[f.name])]
             if not candidates:
                 continue
             try:
