@@ -120,7 +120,7 @@ def blind_ticket_cycle(w: WatcherProcess, speak: Callable[[], object], period: f
 def test_watchdog_that_stops_opens_one_blind_ticket_and_resolves(backend: str, tmp_path: Path,
                                                                  request: pytest.FixtureRequest) -> None:
     db = f"sqlite:///{tmp_path / 'w.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
-    period = 2.0
+    period = 3.0
     cfg = write_config(tmp_path, db, feeds=[{"name": "acme-watchdog", "client": "acme", "source": "alertmanager",
                                              "match": {"alertname": "Watchdog"}, "period": f"{period}s"}])
     w = WatcherProcess(cfg, free_port(), tmp_path / "watcher.log")

@@ -57,8 +57,9 @@ class FeedWatch:
 
     def __init__(self, config: Config, store: Store, metrics: Metrics, is_leader: Callable[[], bool],
                  sink: Callable[[list[Event]], Awaitable[None]], clock: Callable[[], float] = time.time,
-                 interval: float | None = None) -> None:
+                 interval: float | None = None, current: Callable[[], Config] | None = None) -> None:
         self.config = config
+        self.current = current or (lambda: config)  # the config in force (SIGHUP reloads the inventory)
         self.store = store
         self.metrics = metrics
         self.is_leader = is_leader
@@ -107,7 +108,7 @@ class FeedWatch:
             if not isinstance(raw, dict):
                 continue
             labels = {k: v for k, v in raw.items() if isinstance(v, str)}
-            bound = bind(labels, self.config.inventory)
+            bound = bind(labels, self.current().inventory)
             for f in candidates:
                 if f.matches(row.source, bound) and row.received_at > self._latest.get(f.name, 0.0):
                     self._seen[f.name] = self._latest[f.name] = row.received_at
@@ -194,14 +195,14 @@ class FeedWatch:
             self.metrics.feed_silent.labels(f.name, f.client).set(1 if f.name in self._announced else 0)
 
     def _since_text(self, f: FeedConfig, since: float) -> str:
-        client = self.config.inventory.clients.get(f.client)
+        client = self.current().inventory.clients.get(f.client)
         tz = client.timezone if client is not None else UTC
         return datetime.fromtimestamp(since, tz).strftime("%Y-%m-%d %H:%M %Z")
 
     def _event(self, f: FeedConfig, status: str, since: float, at: float) -> Event:
         """The event of one silence: the same labels and start for its firing and its end, so
         the engine sees one alert, and a re-announcement is the same occurrence."""
-        client = self.config.inventory.clients.get(f.client)
+        client = self.current().inventory.clients.get(f.client)
         text = self._since_text(f, since)
         what = f"source {f.source}" if f.source else "any source"
         summary = (f"monitoring of client {client.name if client else f.client} is blind since {text}: "

@@ -20,7 +20,7 @@ async def watching(rt: Runtime, sink: Callable[[list[Event]], Awaitable[None]]) 
     """Every process records what its ingest sees of the expected feeds; the one running the
     engine announces silences (through ``sink``, the inbox) and pings the heartbeat URL."""
     worker = rt.worker
-    feeds = FeedWatch(rt.config, rt.store, rt.metrics, lambda: worker.leader, sink)
+    feeds = FeedWatch(rt.config, rt.store, rt.metrics, lambda: worker.leader, sink, current=lambda: rt.config)
     heartbeat = Heartbeat(rt.config.service.heartbeat, worker, rt.store, rt.metrics)
     rt.ingestor.observe = feeds.observe
     await feeds.start()
