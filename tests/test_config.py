@@ -562,6 +562,7 @@ def test_check_prints_what_it_found() -> None:
     assert f"ok: {ROOT / 'watcher.yaml'}" in out.stdout
     assert f"rules: 10 from {ROOT / 'rules.yaml'}" in out.stdout
     assert "1 clients, 2 sites, 4 people, 1 shares, 3 mailboxes" in out.stdout
+    assert "  feeds: 1 (acme-prometheus)" in out.stdout
 
 
 @pytest.mark.skipif(not (SHARED / "scenarios" / "sample" / "inventory.yaml").exists(),
