@@ -79,7 +79,7 @@ def test_metric_name_extraction() -> None:
             '[5m]))) > 1e3 and on (instance) watcher_engine_leader == 1 unless absent(up{job="x"})'
             ' or time() - foo:bar offset 5m')
     assert metric_names(expr) == {"watcher_ingest_seconds_bucket", "watcher_engine_leader", "up", "foo:bar"}
-    assert {"watcher_inbox_lag", "watcher_engine_last_step_timestamp_seconds", "watcher_notifications_total",
+    assert {"watcher_inbox_lag", "watcher_engine_heartbeat_timestamp_seconds", "watcher_notifications_total",
             "up"} <= set().union(*map(metric_names, rule_exprs()))
 
 

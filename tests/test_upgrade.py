@@ -3,7 +3,7 @@ release (Alembic revision 0001, rows recorded from that release's own code, see
 tests/fixtures/upgrade/record_release1.py) is upgraded to the newest revision, whatever it
 is, on SQLite and on PostgreSQL; the service started on it shows the open ticket with its
 callback, delivers the notices that were owed, keeps the engine's pending hold and cursor,
-and goes on from where the release stopped: the outage resolves, the caller is told, new
+and goes on from where the release stopped: the outage resolves, people are told, new
 tickets continue the numbering, and nothing old is handled twice."""
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def test_first_release_database_upgrades_and_the_service_goes_on(db_url: str, tm
             assert len(probes) == 2
             assert w.request("POST", "/api/v1/events", probes)[1]["duplicates"] == 2
 
-            # and it goes on: the outage ends, people are told, the caller's callback is done
+            # and it goes on: the outage ends, people are told, the caller is still owed a call
             end = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             resolved = [dict(p, status="resolved", ends_at=end, observed_at=None) for p in probes]
             assert w.request("POST", "/api/v1/events", resolved)[1]["accepted"] == 2
@@ -156,7 +156,8 @@ def test_first_release_database_upgrades_and_the_service_goes_on(db_url: str, tm
                          what="the resolved notices delivered")
             assert sorted(r["path"] for r in hook.requests[len(paths):]) == ["/ewa.smith", "/jan.kowalski"]
             doc = w.request("GET", f"/api/v1/tickets/{tk['id']}")[1]
-            assert doc["callbacks"][0]["done_at"] is not None
+            assert [c["person"] for c in doc["callbacks"]] == ["jan.kowalski"]
+            assert doc["callbacks"][0]["done_at"] is None, "the resolved notice is no call: still owed"
 
             # a new incident gets the next number; nothing of the old inbox was handled again
             new = {"labels": {"alertname": "HostOutOfDiskSpace", "host": "waw-nas1", "severity": "warning"}}

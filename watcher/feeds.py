@@ -8,9 +8,10 @@ inbox, and a resolved one when the source speaks again; the shipped rule ``feed-
 turns them into a ticket for the MSP's own team that affects nobody at the client.  The
 rules engine stays the only place that decides about tickets: this module only reports.
 
-* Every process watches its own ingest (``observe``, called after each committed batch,
-  re-sends included: a duplicate still shows that its sender is alive) and writes what it
-  saw to the ``feeds`` table, so replicas and restarts share one view.
+* Every process watches its own ingest (``observe``, called by the HTTP edge and the
+  collectors' sink with every event received, re-sends included: a duplicate still shows
+  that its sender is alive) and writes what it saw to the ``feeds`` table, so replicas and
+  restarts share one view.
 * Only the replica that runs the engine judges silences and announces them, recording each
   announced silence in the same table before the event (and clearing it after the resolved
   event): a restart neither forgets an open incident nor announces it twice (the events'
@@ -28,14 +29,13 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-import orjson
-
 from watcher.config import Config
+from watcher.config.rules import Matcher
 from watcher.config.selfwatch import FeedConfig
 from watcher.metrics import Metrics
 from watcher.model import Event
 from watcher.rules.binding import bind
-from watcher.store import InboxRow, Store
+from watcher.store import Store
 from watcher.store import feeds as feed_table
 
 log = logging.getLogger(__name__)
@@ -70,13 +70,10 @@ class FeedWatch:
         self.interval = interval if interval is not None else min(5.0, max(0.2, shortest / 5))
         self._by_source: dict[str, list[FeedConfig]] = {}
         self._any: list[FeedConfig] = []
-        self._needles: dict[str, list[str]] = {}
+        self._unbound: dict[str, list[Matcher]] = {}
         for f in self.feeds:
             (self._by_source.setdefault(f.source, []) if f.source is not None else self._any).append(f)
-            # a label the sender must have set (binding never adds it) with an exact value: a
-            # payload without that JSON string cannot match, and is not decoded at all
-            self._needles[f.name] = [orjson.dumps(m.value).decode() for m in f.matchers
-                                     if m.op == "=" and m.value and m.label not in _BOUND_LABELS]
+            self._unbound[f.name] = [m for m in f.matchers if m.label not in _BOUND_LABELS]
         self._seen: dict[str, float] = {}  # what this process saw, not yet written
         self._latest: dict[str, float] = {}  # the newest time this process knows of, per feed
         self._announced: dict[str, float] = {}  # feed -> the "since" of its announced silence
@@ -87,31 +84,25 @@ class FeedWatch:
 
     # ------------------------------------------------------------ ingest side
 
-    def observe(self, rows: list[InboxRow]) -> None:
-        """Note the feeds that the rows of one committed batch show speaking."""
+    def observe(self, events: list[Event], received_at: float) -> None:
+        """Note the feeds that these events, just received (re-sends included), show speaking."""
         if not self.feeds:
             return
         spoke = False
-        for row in rows:
-            if row.kind != "event" or row.source == SOURCE:
+        for ev in events:
+            if ev.source == SOURCE:
                 continue
-            candidates = self._by_source.get(row.source, [])
+            candidates = self._by_source.get(ev.source, [])
             if self._any:
                 candidates = candidates + self._any
-            candidates = [f for f in candidates if all(n in row.payload for n in self._needles[f.name])]
+            # matchers on labels that binding never adds are checked before binding (cheap)
+            candidates = [f for f in candidates if all(m.matches(ev.labels) for m in self._unbound[f.name])]
             if not candidates:
                 continue
-            try:
-                raw = orjson.loads(row.payload)["labels"]
-            except (ValueError, KeyError, TypeError):
-                continue
-            if not isinstance(raw, dict):
-                continue
-            labels = {k: v for k, v in raw.items() if isinstance(v, str)}
-            bound = bind(labels, self.current().inventory)
+            bound = bind(ev.labels, self.current().inventory)
             for f in candidates:
-                if f.matches(row.source, bound) and row.received_at > self._latest.get(f.name, 0.0):
-                    self._seen[f.name] = self._latest[f.name] = row.received_at
+                if f.matches(ev.source, bound) and received_at > self._latest.get(f.name, 0.0):
+                    self._seen[f.name] = self._latest[f.name] = received_at
                     spoke = spoke or f.name in self._announced
         if spoke:
             self._wake.set()
@@ -140,8 +131,10 @@ class FeedWatch:
                 await asyncio.to_thread(self._flush)
                 if self.is_leader():
                     await self.check()
-                else:
+                elif self._lead_since is not None:  # no longer leading: the new leader reports
                     self._lead_since = None
+                    for f in self.feeds:
+                        self.metrics.feed_silent.labels(f.name, f.client).set(0)
                 if self._failing:
                     log.info("feed watch works again")
                     self._failing = False

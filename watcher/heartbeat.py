@@ -8,8 +8,7 @@ the engine is healthy: it completed a batch within ``stall_after`` (it steps eve
 database answers.  A replica that does not run the engine stays quiet, so with no leader
 among the replicas nobody pings.
 
-Every process also probes the database and publishes the engine's leadership and last step
-(``watcher_store_up``, ``watcher_engine_leader``, ``watcher_engine_last_step_timestamp_seconds``)
+Every process also probes the database (``watcher_store_up``, ``watcher_store_errors_total``)
 for the shipped Prometheus rules in ``deploy/prometheus/``.
 """
 
@@ -95,9 +94,6 @@ class Heartbeat:
         store_ok = await self._store_answers()
         now = self.clock()
         self.metrics.store_up.set(1 if store_ok else 0)
-        self.metrics.engine_leader.set(1 if self.worker.leader else 0)
-        if self.worker.last_step:
-            self.metrics.engine_last_step.set(self.worker.last_step)
         if self.config is None:
             return
         healthy = store_ok and self.engine_healthy(now)

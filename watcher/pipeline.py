@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,9 +26,35 @@ from watcher.config import Config
 from watcher.metrics import Metrics
 from watcher.model import Event, EventError, Op, op_from_dict
 from watcher.rules import Engine
+from watcher.status import StatusPublisher
 from watcher.store import InboxRow, Store
+from watcher.store.status import publish_status
 
 log = logging.getLogger(__name__)
+
+
+class RecentKeys:
+    """Occurrence keys this process has seen committed, newest kept, bounded.
+
+    A monitoring storm is mostly re-sends of alerts already stored (Prometheus repeats every
+    firing alert each evaluation); recognising them here answers them without serialising
+    them or asking the database, which is what makes re-sends cheap.  Only a cache: a key
+    not found here is still deduplicated by the inbox's unique index, so a miss (another
+    worker's rows, a restart, an evicted key) costs time, never correctness.
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self._old: set[str] = set()
+        self._new: set[str] = set()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._new or key in self._old
+
+    def add_all(self, keys: Iterable[str]) -> None:
+        self._new.update(keys)
+        if len(self._new) >= self.limit:  # two generations: the older half is dropped at once
+            self._old, self._new = self._new, set()
 
 
 class Ingestor:
@@ -40,7 +67,7 @@ class Ingestor:
         self._queue: asyncio.Queue[tuple[list[InboxRow], asyncio.Future[list[int | None]],
                                          Callable[[list[int | None]], None] | None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self.observe: Callable[[list[InboxRow]], None] | None = None  # sees every committed batch
+        self.committed = RecentKeys()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ingest-writer")
@@ -82,6 +109,7 @@ class Ingestor:
                         fut.set_exception(exc)
                     self._queue.task_done()
                 continue
+            self.committed.add_all(r.occ_key for r in rows if r.kind == "event")
             pos = 0
             for b_rows, fut, before_wake in batch:
                 got = seqs[pos:pos + len(b_rows)]
@@ -91,8 +119,6 @@ class Ingestor:
                     fut.set_result(got)
                 pos += len(b_rows)
             self.on_commit()
-            if self.observe is not None:  # re-sends too: a duplicate still shows its sender is alive
-                self.observe(rows)
             for _ in batch:
                 self._queue.task_done()
 
@@ -127,8 +153,10 @@ class EngineWorker:
         self._unwritten: dict[str, Any] = {}
         self._primed: dict[int, Event] = {}
         self._unwritten_rows = 0
+        self._write_whole = False
         self._last_commit = 0.0
         self.commit_interval = 2.0
+        self.status = StatusPublisher(clock=clock)
         self.last_step = 0.0  # clock() at the end of the last batch that went through (a stall stops it)
 
     async def start(self) -> None:
@@ -136,11 +164,12 @@ class EngineWorker:
         self._task = asyncio.create_task(self._run(), name="engine-worker")
 
     def _load(self) -> None:
-        self.cursor, state, self.epoch = self.store.load_engine_epoch()
+        self.cursor, state, self.epoch, inline = self.store.load_engine_state()
         self._primed.clear()
         self._unwritten.clear()
         self._unwritten_rows = 0
         self.engine = Engine(self.config.rules, self.config.inventory, state)
+        self._write_whole = inline
 
     async def stop(self) -> None:
         self._stopping = True
@@ -237,6 +266,7 @@ class EngineWorker:
             return False
         if lead and not self.leader:
             await asyncio.to_thread(self._load)
+            self.status.lead()
             log.info("this replica runs the engine (inbox cursor %d)", self.cursor)
         elif not lead and self.leader:
             log.warning("another replica runs the engine now")
@@ -257,6 +287,7 @@ class EngineWorker:
             state = self.engine.snapshot()
             self.config = cfg
             self.engine = Engine(cfg.rules, cfg.inventory, state)
+            self._write_whole = True  # a rule that is gone drops its groups: rewrite them all
         rows = self.store.read_inbox(self.cursor, self.batch)
         engine = self.engine
         results: dict[int, dict[str, Any]] = {}
@@ -293,14 +324,22 @@ class EngineWorker:
         # after a crash the engine replays the inbox from the stored cursor and restores it.
         due = self._unwritten_rows and (self.clock() - self._last_commit >= self.commit_interval
                                         or self._unwritten_rows >= 20_000)
+        status = self.status.row(engine, last, self.epoch)
         if changes.material or changes.notices or answers or due or (self._stopping and self._unwritten_rows):
-            self.epoch = self.store.commit_batch(last, engine.snapshot(), list(self._unwritten.values()),
+            self.epoch = self.store.commit_batch(last, engine.delta(whole=self._write_whole),
+                                                 list(self._unwritten.values()),
                                                  changes.notices, self.clock(), op_answers=answers,
                                                  epoch=self.epoch,
-                                                 notice_delay=self.config.service.notify.digest_window)
+                                                 notice_delay=self.config.service.notify.digest_window,
+                                                 status=status)
+            self.status.written(replace(status, epoch=self.epoch))
             self._unwritten.clear()
             self._unwritten_rows = 0
+            self._write_whole = False
             self._last_commit = self.clock()
+        elif self.status.due(status):
+            publish_status(self.store, status)
+            self.status.written(status)
         self._results.update(answers)
         while len(self._results) > 10_000:
             self._results.pop(next(iter(self._results)))
@@ -312,9 +351,6 @@ class EngineWorker:
             elif tk.status != "resolved" and tk.id not in self._seen_open:
                 self.metrics.tickets_opened.labels(tk.category).inc()
                 self._seen_open.add(tk.id)
-        self.metrics.open_tickets.set(len(engine.tickets))
-        self.metrics.unbound_events.set(engine.unbound)
-        self.metrics.unrouted_events.set(engine.unrouted)
         if changes.notices:
             self.on_notices()
         if rows or changes.tickets:

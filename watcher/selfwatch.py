@@ -17,17 +17,18 @@ if TYPE_CHECKING:
 
 @contextlib.asynccontextmanager
 async def watching(rt: Runtime, sink: Callable[[list[Event]], Awaitable[None]]) -> AsyncIterator[None]:
-    """Every process records what its ingest sees of the expected feeds; the one running the
+    """Every process records what its ingest sees of the expected feeds (HTTP and its own
+    collectors call ``rt.observe``); the one running the
     engine announces silences (through ``sink``, the inbox) and pings the heartbeat URL."""
     worker = rt.worker
     feeds = FeedWatch(rt.config, rt.store, rt.metrics, lambda: worker.leader, sink, current=lambda: rt.config)
     heartbeat = Heartbeat(rt.config.service.heartbeat, worker, rt.store, rt.metrics)
-    rt.ingestor.observe = feeds.observe
+    rt.observe = feeds.observe
     await feeds.start()
     await heartbeat.start()
     try:
         yield
     finally:
-        rt.ingestor.observe = None
+        rt.observe = None
         await heartbeat.stop()
         await feeds.stop()

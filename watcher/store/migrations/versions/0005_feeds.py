@@ -1,13 +1,13 @@
 """feeds: when each expected source last spoke, and the silence already announced
 
-Revision ID: 0003_feeds
-Revises: 0002
+Revision ID: 0005_feeds
+Revises: 0004_engine_parts
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_feeds"
-down_revision = "0002"
+revision = "0005_feeds"
+down_revision = "0004_engine_parts"
 branch_labels = None
 depends_on = None
 
