@@ -85,3 +85,11 @@ class Metrics:
                                        "(sent, failed, skipped while unhealthy)", ["result"], registry=r)
         self.store_up = gauge("watcher_store_up", "1 while the database answered the last health probe")
         self.store_errors = Counter("watcher_store_errors", "Database health probes that failed", registry=r)
+        self.sink_calls = Counter("watcher_sink_calls", "Calls to helpdesk ticket systems, by system, action "
+                                  "and result (ok, skipped, retry, dead)", ["sink", "action", "result"], registry=r)
+        self.sink_poll_errors = Counter("watcher_sink_poll_errors", "Failed polls of a helpdesk ticket system",
+                                        ["sink"], registry=r)
+        self.sink_agent_steps = Counter("watcher_sink_agent_steps", "Agents' steps learnt from a helpdesk "
+                                        "ticket system (ack, resolve)", ["sink", "action"], registry=r)
+        self.sink_jobs = gauge("watcher_sink_jobs", "Calls owed to helpdesk ticket systems, by system and "
+                               "state (pending, sending, done, dead)", ["sink", "state"])

@@ -79,6 +79,7 @@ class ServiceConfig:
     mail: Any = None  # watcher.collectors.mailbox.MailConfig when watcher.yaml has a mail: section
     feeds: tuple[FeedConfig, ...] = ()
     heartbeat: HeartbeatConfig | None = None
+    sinks: Any = None  # watcher.config.sinks.SinksConfig when watcher.yaml has a sinks: section
 
 
 @dataclass(frozen=True)
@@ -167,14 +168,19 @@ def load_config(path: Path | str | None = None) -> Config:
         service = load_service(p)
     inventory = load_inventory(service.inventory_path)
     check_feed_clients(service.feeds, inventory.clients)
-    return Config(service, load_rules(service.rules_path), inventory)
+    config = Config(service, load_rules(service.rules_path), inventory)
+    if service.sinks is not None:
+        from watcher.config.sinks import check_clients
+
+        check_clients(service.sinks, config.inventory, str(service.path))
+    return config
 
 
 def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
                   "engine_tick", "workers", "sqlite_synchronous", "auth", "notify", "snmp", "collectors", "mail",
-                  "feeds", "heartbeat"})
+                  "feeds", "heartbeat", "sinks"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -238,8 +244,14 @@ def load_service(p: Path) -> ServiceConfig:
         from watcher.collectors.mailbox import load_mail_config
 
         mail = load_mail_config(mr, base)
+    sinks = None
+    skr = r.child("sinks")
+    if skr is not None:
+        from watcher.config.sinks import load_sinks
+
+        sinks = load_sinks(skr, _secret)
     return ServiceConfig(
-        collectors=collectors, mail=mail, feeds=load_feeds(r), heartbeat=load_heartbeat(r, _secret),
+        collectors=collectors, mail=mail, sinks=sinks, feeds=load_feeds(r), heartbeat=load_heartbeat(r, _secret),
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),

@@ -1,13 +1,13 @@
 """feeds: when each expected source last spoke, and the silence already announced
 
-Revision ID: 0005_feeds
-Revises: 0004_engine_parts
+Revision ID: 0006_feeds
+Revises: 0005_sinks
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_feeds"
-down_revision = "0004_engine_parts"
+revision = "0006_feeds"
+down_revision = "0005_sinks"
 branch_labels = None
 depends_on = None
 
