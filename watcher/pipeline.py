@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from watcher.config import Config
+from watcher.logs import TicketLog
 from watcher.metrics import Metrics
 from watcher.model import Event, EventError, Op, op_from_dict
 from watcher.rules import Engine
@@ -156,6 +157,7 @@ class EngineWorker:
         self._write_whole = False
         self._last_commit = 0.0
         self.commit_interval = 2.0
+        self.ticket_log = TicketLog()
         self.status = StatusPublisher(clock=clock)
         self.last_step = 0.0  # clock() at the end of the last batch that went through (a stall stops it)
 
@@ -169,6 +171,7 @@ class EngineWorker:
         self._unwritten.clear()
         self._unwritten_rows = 0
         self.engine = Engine(self.config.rules, self.config.inventory, state)
+        self.ticket_log.prime(self.engine.tickets.values())
         self._write_whole = inline
 
     async def stop(self) -> None:
@@ -336,7 +339,7 @@ class EngineWorker:
                                         or self._unwritten_rows >= 20_000)
         status = self.status.row(engine, last, self.epoch)
         if changes.material or changes.notices or answers or due or (self._stopping and self._unwritten_rows):
-            self.epoch = self.store.commit_batch(last, engine.delta(whole=self._write_whole),
+            self.epoch = self.store.commit_batch(last, engine.delta(self._write_whole, self._unwritten),
                                                  list(self._unwritten.values()),
                                                  changes.notices, self.clock(), op_answers=answers,
                                                  epoch=self.epoch,
@@ -355,6 +358,7 @@ class EngineWorker:
         while len(self._results) > 10_000:
             self._results.pop(next(iter(self._results)))
         self.cursor = last
+        self.ticket_log.observe(changes.tickets)
         for tk in changes.tickets:
             if tk.status == "resolved" and tk.id in self._seen_open:
                 self.metrics.tickets_resolved.labels(tk.category).inc()
