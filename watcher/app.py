@@ -29,6 +29,7 @@ from watcher.config import Config, load_config
 from watcher.metrics import Metrics
 from watcher.notify.outbox import Dispatcher
 from watcher.pipeline import EngineWorker, Ingestor
+from watcher.selfwatch import watching
 from watcher.store import InboxRow, Store
 
 log = logging.getLogger("watcher")
@@ -86,6 +87,7 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
         app[RUNTIME] = rt
         snmp = await _start_snmp(config, rt) if primary else None
         async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(watching(rt, lambda events: _store_events(rt, events)))
             if primary:
                 await _start_collectors(config, rt, stack)
             try:
@@ -122,6 +124,8 @@ async def _store_events(rt: Runtime, events: list[Any]) -> None:
     """The sink of every built-in collector: the same durable inbox as HTTP ingest."""
     if not events:
         return
+    if rt.observe is not None:
+        rt.observe(events, time.time())
     rows = [InboxRow("event", ev.source, ev.occurrence_key, time.time(), orjson.dumps(ev.to_dict()).decode())
             for ev in events]
     seqs = await rt.ingestor.submit(rows)

@@ -133,6 +133,10 @@ def _main(args: argparse.Namespace) -> int:
         print(f"  rules: {len(config.rules.rules)} from {config.service.rules_path}")
         print(f"  inventory: {len(inv.clients)} clients, {len(inv.sites)} sites, {len(inv.people)} people, "
               f"{len(inv.shares)} shares, {len(inv.mailboxes)} mailboxes from {config.service.inventory_path}")
+        if config.service.feeds:
+            print(f"  feeds: {len(config.service.feeds)} ({', '.join(f.name for f in config.service.feeds)})")
+        if config.service.heartbeat:
+            print(f"  heartbeat: every {config.service.heartbeat.interval:g}s while the engine is healthy")
         return 0
     if args.command == "replay":
         from watcher.replay import run

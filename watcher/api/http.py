@@ -57,6 +57,7 @@ class Runtime:
     reload: Any = None
     scheduler: Any = None  # watcher.collectors.schedule.Scheduler when collectors run
     snmp: Any = None  # watcher.collectors.snmptrap.SnmpTrapReceiver when traps are taken
+    observe: Any = None  # watcher.feeds.FeedWatch.observe: sees every event received, re-sends included
     sinks: Any = None  # watcher.sinks.worker.SinkService when helpdesk ticket systems are configured
 
 
@@ -157,6 +158,8 @@ async def _ingest(request: web.Request, fmt: str, auth_path: str) -> web.Respons
             continue
         rows.append(InboxRow("event", ev.source[:64], key, received, orjson.dumps(ev.to_dict()).decode()))
         fresh.append(ev)
+    if rt.observe is not None:  # a re-send still shows that its sender is alive
+        rt.observe(events, received)
     received_by: Counter[str] = Counter()
     if rows:
         try:

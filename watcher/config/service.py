@@ -10,6 +10,7 @@ from typing import Any
 
 from watcher.config.inventory import Inventory, load_inventory
 from watcher.config.rules import Rules, load_rules
+from watcher.config.selfwatch import FeedConfig, HeartbeatConfig, check_feed_clients, load_feeds, load_heartbeat
 from watcher.config.yamlload import ConfigError, ConfigErrors, Reader, collecting, record, root_reader
 
 
@@ -77,6 +78,8 @@ class ServiceConfig:
     snmp: SnmpConfig = SnmpConfig()
     collectors: CollectorsConfig = CollectorsConfig()
     mail: Any = None  # watcher.collectors.mailbox.MailConfig when watcher.yaml has a mail: section
+    feeds: tuple[FeedConfig, ...] = ()
+    heartbeat: HeartbeatConfig | None = None
     console: Any = None  # watcher.api.console_auth.ConsoleConfig: who may use the agent console
     sinks: Any = None  # watcher.config.sinks.SinksConfig when watcher.yaml has a sinks: section
 
@@ -185,6 +188,7 @@ def _load_all(service_of: Callable[[], ServiceConfig]) -> Config:
         if errors:
             raise ConfigErrors(list(errors))
     config = Config(service, parts[0], parts[1])
+    check_feed_clients(service.feeds, config.inventory.clients)
     if service.sinks is not None:
         from watcher.config.sinks import check_clients
 
@@ -196,7 +200,7 @@ def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
                   "engine_tick", "workers", "sqlite_synchronous", "auth", "notify", "snmp", "collectors", "mail",
-                  "console", "sinks"})
+                  "feeds", "heartbeat", "console", "sinks"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -270,6 +274,7 @@ def load_service(p: Path) -> ServiceConfig:
 
     return ServiceConfig(
         collectors=collectors, mail=mail, sinks=sinks, console=load_console(r.child("console")),
+        feeds=load_feeds(r), heartbeat=load_heartbeat(r, _secret),
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
