@@ -29,6 +29,7 @@ from watcher.config import Config, load_config
 from watcher.metrics import Metrics
 from watcher.notify.outbox import Dispatcher
 from watcher.pipeline import EngineWorker, Ingestor
+from watcher.report.send import Scheduler
 from watcher.store import InboxRow, Store
 
 log = logging.getLogger("watcher")
@@ -68,6 +69,9 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
         await ingestor.start()
         if config.service.notify.enabled:
             await dispatcher.start()
+        reports = Scheduler(config, store, dispatcher.wake) if primary and config.service.report.schedule else None
+        if reports is not None:
+            await reports.start()
         rt = Runtime(config, store, metrics, ingestor, worker, _auth(config), secret, time.time())
 
         def reload() -> None:
@@ -76,6 +80,8 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
             worker.reload(new)
             rt.config = new
             dispatcher.config = new
+            if reports is not None:
+                reports.config = new
             log.info("configuration reloaded: %d rules, %d clients", len(new.rules.rules),
                      len(new.inventory.clients))
 
@@ -90,6 +96,8 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
             finally:
                 if snmp is not None:
                     await snmp.stop()
+        if reports is not None:
+            await reports.stop()
         await ingestor.stop()
         await worker.stop()
         await dispatcher.stop()

@@ -85,4 +85,4 @@ def render(docs: list[dict[str, Any]], now: datetime) -> str:
         "<th>affected</th><th>call back</th><th>events</th><th></th></tr>"
         f"{body}</table><p>API: <a href=/api/v1/tickets>/api/v1/tickets</a> · "
         "<a href=/api/v1/outbox?state=dead>undelivered notices</a> · <a href=/api/v1/stats>stats</a> · "
-        "<a href=/metrics>metrics</a></p>")
+        "<a href=/metrics>metrics</a> · <a href=/reports>monthly reports</a></p>")

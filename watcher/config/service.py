@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from watcher.config.inventory import Inventory, load_inventory
+from watcher.config.report import ReportConfig, load_report_config
 from watcher.config.rules import Rules, load_rules
 from watcher.config.yamlload import ConfigError, Reader, root_reader
 
@@ -75,6 +76,7 @@ class ServiceConfig:
     snmp: SnmpConfig = SnmpConfig()
     collectors: CollectorsConfig = CollectorsConfig()
     mail: Any = None  # watcher.collectors.mailbox.MailConfig when watcher.yaml has a mail: section
+    report: ReportConfig = field(default_factory=ReportConfig)
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,8 @@ def load_config(path: Path | str | None = None) -> Config:
 def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
-                  "engine_tick", "workers", "sqlite_synchronous", "auth", "notify", "snmp", "collectors", "mail"})
+                  "engine_tick", "workers", "sqlite_synchronous", "auth", "notify", "snmp", "collectors", "mail",
+                  "report"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -228,8 +231,10 @@ def load_service(p: Path) -> ServiceConfig:
         from watcher.collectors.mailbox import load_mail_config
 
         mail = load_mail_config(mr, base)
+    rr = r.child("report")
+    report = load_report_config(rr) if rr is not None else ReportConfig()
     return ServiceConfig(
-        collectors=collectors, mail=mail,
+        collectors=collectors, mail=mail, report=report,
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),

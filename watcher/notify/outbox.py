@@ -127,7 +127,9 @@ class Dispatcher:
                     log.error("outbox unavailable: %s", exc)
             by_recipient: dict[str, list[OutboxItem]] = {}
             for item in items:
-                by_recipient.setdefault(item.recipient, []).append(item)
+                # a report's mail goes alone: "coordinator" names a different person per client
+                key = item.ticket_id if item.kind == "report" else item.recipient
+                by_recipient.setdefault(key, []).append(item)
             for group in by_recipient.values():
                 task = asyncio.create_task(self._deliver_group(group))
                 inflight.add(task)
@@ -161,6 +163,14 @@ class Dispatcher:
     async def _prepare(self, item: OutboxItem, now: float) -> tuple[Recipient, Message] | None:
         """Render one notice; a notice that can never be sent is marked dead here (None)."""
         n = self.config.service.notify
+        if item.kind == "report":
+            from watcher.report.send import prepare_mail
+
+            mail = await asyncio.to_thread(prepare_mail, self.store, self.config, item.ticket_id)
+            if mail is None or not mail[1]:
+                await self._dead(item, "no such report, or its client has no coordinator address")
+                return None
+            return Recipient(mail[1], mail[0], None), mail[2]
         doc = await asyncio.to_thread(self.store.get_ticket, item.ticket_id)
         if doc is None:
             await self._dead(item, "ticket not found")
