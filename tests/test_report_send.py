@@ -5,6 +5,7 @@ service on one database) race on the client's first working day, a real SMTP ser
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 import threading
@@ -18,10 +19,10 @@ from tests.servers import SmtpServer, smtp_url
 from watcher.api import reports as reports_page
 from watcher.config import load_config
 from watcher.metrics import Metrics
-from watcher.model import Ticket
+from watcher.model import Event, Ticket
 from watcher.notify.outbox import Dispatcher
 from watcher.report import send
-from watcher.store import Store
+from watcher.store import InboxRow, Store
 
 INVENTORY = """\
 clients:
@@ -34,6 +35,8 @@ clients:
     coordinator: {{name: Anna Nowak, notify: ["{url}"]}}
     sites:
       - {{id: acme-krk, name: Krakow office}}
+    shares:
+      - {{id: acme-projects, site: acme-krk, size_bytes: 1000000000000}}
 """
 
 
@@ -53,6 +56,19 @@ def _outage(store: Store) -> None:
                 site="acme-krk", status="resolved", resolved_at=opened + timedelta(hours=5, minutes=10),
                 sla_tier="gold", react_by=opened + timedelta(hours=4))
     store.commit_batch(0, {}, [tk], [], opened.timestamp())
+    # the disk collector's samples as the inbox keeps them: +10 GB a day, Photos growing most
+    rows = []
+    for day in range(10, 31):
+        at = datetime(2026, 11, day, 12, 0, tzinfo=UTC)
+        for folder, value in ((None, 500e9 + (day - 10) * 10e9), ("Photos", 100e9 + (day - 10) * 8e9),
+                              ("Docs", 50e9 + (day - 10) * 1e9)):
+            labels = {"metric": "folder_used_bytes" if folder else "share_used_bytes", "share": "acme-projects"}
+            if folder:
+                labels["folder"] = folder
+            ev = Event(labels=labels, source="disk", observed_at=at, starts_at=at, value=value)
+            rows.append(InboxRow("event", "disk", ev.occurrence_key + str(day), at.timestamp(),
+                                 json.dumps(ev.to_dict())))
+    store.append(rows)
 
 
 def test_two_schedulers_racing_send_one_mail_with_the_pdf(tmp_path: Path, db_url: str) -> None:
@@ -104,7 +120,12 @@ def test_two_schedulers_racing_send_one_mail_with_the_pdf(tmp_path: Path, db_url
                                       text=True, check=True).stdout
                 assert "Monthly report: November 2026" in text
                 assert "Krakow office" in text and "5 h 10 min" in text
-                assert "Krakow office: we recommend a backup internet link" in " ".join(text.split())
+                flat = " ".join(text.split())
+                assert "Krakow office: we recommend a backup internet link" in flat
+                # 700 GB of 1 TB on 30 November, +10 GB a day: full in 30 days
+                assert "Share acme-projects will be full around 30 December 2026" in flat, flat
+                assert "Photos: +160 GB" in flat and "70 % (700 GB)" in flat
+                assert "the folders that grew most (Photos, Docs)" in flat
 
             listed = send.listing(stores[0])
             assert [(r["client"], r["month"], r["mail"]) for r in listed] == [("acme", "2026-11", "sent")]

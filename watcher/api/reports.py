@@ -41,6 +41,8 @@ def routes(app: web.Application, store_of: Any) -> None:
             report_id = int(request.match_info["id"])
         except ValueError:
             raise web.HTTPNotFound() from None
+        if report_id >= 2**63:
+            raise web.HTTPNotFound()
         got = await asyncio.to_thread(send.pdf_of, store_of(request), report_id)
         if got is None:
             raise web.HTTPNotFound()
