@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("alembic", "apprise"):
+    for noisy in ("alembic", "apprise", "weasyprint", "fontTools", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         config = load_config(args.config)
@@ -139,7 +139,8 @@ def _report(config: object, args: argparse.Namespace) -> int:
 
         store = Store(args.db or config.service.db_url)
         try:
-            made = send.make(store, config, client, args.month, utcnow(), pdf=args.send or args.format == "pdf")
+            made = send.make(store, config, client, args.month, utcnow(), pdf=args.send or args.format == "pdf",
+                             html=args.send or args.format in ("html", "pdf"))
             rep, html, pdf = made.report, made.html, made.pdf
             if args.send:
                 if client.coordinator is None:

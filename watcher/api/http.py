@@ -417,7 +417,8 @@ async def get_report(request: web.Request) -> web.Response:
         return _error(400, "format: expected json, text, html or pdf")
     if not 1970 <= int(month[:4]) <= 9998:
         return _error(400, "month: out of range")
-    made = await asyncio.to_thread(make, rt.store, rt.config, client, month, utcnow(), fmt == "pdf")
+    made = await asyncio.to_thread(make, rt.store, rt.config, client, month, utcnow(), fmt == "pdf",
+                                   fmt in ("html", "pdf"))
     if fmt == "text":
         return web.Response(text=render.render_text(made.report, client))
     if fmt == "html":

@@ -97,7 +97,7 @@ def shares(items: Sequence[Share], start: datetime, end: datetime, tz: tzinfo, l
     ax.set_xlim(mdates.date2num(start), mdates.date2num(horizon))
     ax.set_ylabel("%")
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%d.%m", tz=tz))
-    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    ax.legend(loc="best", fontsize=8, framealpha=0.8)
     ax.grid(color="#eeeeee")
     ax.spines[["top", "right"]].set_visible(False)
     return _svg(fig)

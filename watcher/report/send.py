@@ -87,15 +87,16 @@ class Made:
     pdf: bytes
 
 
-def make(store: Store, config: Config, client: Client, month: str, now: datetime, pdf: bool = True) -> Made:
+def make(store: Store, config: Config, client: Client, month: str, now: datetime, pdf: bool = True,
+         html: bool = True) -> Made:
     """Build and render a client's report from what the store holds (blocking: call in a thread);
-    ``pdf=False`` leaves the PDF empty (for a page or the figures only)."""
+    ``pdf=False`` leaves the PDF empty and ``html=False`` the HTML too (for the figures only)."""
     start, end = data.month_bounds(month, client)
     tickets = store.list_tickets(client=client.id, since=start - timedelta(days=130), limit=1_000_000)
     rep = build(tickets, client, month, samples_between(store, start, end), now,
                 recommend.rules_for(config.service.report))
-    html = render.render_html(rep, client)
-    return Made(rep, html, render.render_pdf(rep, client, html) if pdf else b"")
+    page = render.render_html(rep, client) if html or pdf else ""
+    return Made(rep, page, render.render_pdf(rep, client, page) if pdf else b"")
 
 
 def save(store: Store, client: Client, month: str, made: Made, now: float, queue: bool = True) -> int | None:
