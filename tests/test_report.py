@@ -256,3 +256,69 @@ def test_any_rule_text_is_accepted_or_a_config_error(tmp_path_factory: pytest.Te
         return
     rule = cfg.rules[0]
     assert rule.when and all(c.figure in ("tickets", "quota", "login_failures", "bounces") for c in rule.when)
+
+
+_INV = """\
+clients:
+  - id: acme
+    name: ACME
+    sla: platinum
+    language: pl
+    timezone: Europe/Warsaw
+    business_hours: "Mon-Fri 08:00-16:00"
+    sites: [{id: krk, name: Biuro Kraków}, {id: waw, name: Biuro Warszawa}]
+"""
+
+
+_CLIENTS: dict[str, Any] = {}
+
+
+def _acme(factory: pytest.TempPathFactory) -> Any:
+    if "acme" not in _CLIENTS:
+        path = factory.mktemp("inv") / "inventory.yaml"
+        path.write_text(_INV)
+        _CLIENTS["acme"] = load_inventory(path).clients["acme"]
+    return _CLIENTS["acme"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30 * 24 * 60 - 1), st.integers(1, 3 * 24 * 60), st.booleans(),
+                          st.sampled_from(["krk", "waw"]), st.sampled_from([None, "ack", "resolve", "both"]),
+                          st.integers(0, 600)), max_size=12))
+def test_figures_add_up_for_any_month_of_outages(tmp_path_factory: pytest.TempPathFactory,
+                                                 spec: list[tuple[int, int, bool, str, str | None, int]]) -> None:
+    client = _acme(tmp_path_factory)
+    start = datetime(2026, 10, 31, 23, 0, tzinfo=UTC)  # 1 November, 00:00 in Warsaw
+    tickets = []
+    for i, (offset, length, planned, site, done, react) in enumerate(spec):
+        opened = start + timedelta(minutes=offset)
+        ended = opened + timedelta(minutes=length)
+        acked = opened + timedelta(minutes=react) if done in ("ack", "both") else None
+        react_by = client.business_hours.add(opened, 2 * 3600)
+        in_time = (acked and acked <= react_by) or (done in ("resolve", "both") and ended <= react_by)
+        # the engine escalates at react_by what was not reacted to by then (the report is made later)
+        escalated = None if planned or in_time else react_by
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+        tickets.append({
+            "id": f"T-{i:06d}", "client": "acme", "category": "internet", "entity": {"kind": "site", "id": site},
+            "title": "x", "planned": planned, "opened_at": opened.strftime(fmt),
+            "acknowledged_at": acked.strftime(fmt) if acked else None,
+            "resolved_at": ended.strftime(fmt) if done in ("resolve", "both") else None,
+            "sla": {"tier": "platinum", "react_by": None if planned else react_by.strftime(fmt),
+                    "escalated_at": escalated.strftime(fmt) if escalated else None},
+            "callbacks": [], "notifications": [], "timeline": []})
+    rep = report.build(tickets, client, "2026-11", now=start + timedelta(days=40))
+    assert rep.tickets == len(tickets) and rep.sudden_outages + rep.planned_outages == len(tickets)
+    assert rep.sla is not None
+    h = rep.sla.helpdesk_reaction
+    assert h.met + h.missed + h.pending == sum(1 for t in tickets if not t["planned"])
+    assert h.missed == sum(1 for t in tickets if t["sla"]["escalated_at"])
+    assert sum(o.outages for o in rep.offices) == rep.sudden_outages
+    for o in rep.offices:
+        assert o.longest_minutes <= o.downtime_minutes + 1e-6
+    text = render.render_text(rep, client)
+    assert "Raport miesięczny: listopad 2026" in text
+    assert not re.search(r"(?<![\d,])1 awarii|(?<![\d,])[5-9] awarie", text)
+    assert all((r.rule, r.subject) in {("backup-link", "krk"), ("backup-link", "waw"), ("service-review", "internet")}
+               for r in rep.recommendations)
+    assert h.pending == 0
