@@ -148,6 +148,24 @@ def test_polish_report_counts_with_the_right_plural_forms(replayed: Path, tmp_pa
     assert not re.search(r"\b1 zgłoszeń|\b2 zgłoszeń|\b5 zgłoszenia", flat)
 
 
+@needs_poppler
+def test_mail_section_counts_each_kind_of_mail_problem(replayed: Path, tmp_path: Path) -> None:
+    mine = [t for t in _tickets(replayed, "granit") if t["category"] == "mail"]
+    text, _ = _pdf(replayed, "granit", tmp_path)
+
+    def kind(signal: str) -> int:
+        return sum(1 for t in mine if t["entity"]["kind"] == "mailbox"
+                   and any(e["what"].startswith(signal) for e in t["timeline"]))
+
+    quota, logins = kind("MailboxQuotaNearlyFull"), kind("MailboxLoginFailed")
+    servers = sum(1 for t in mine if t["entity"]["kind"] == "client")
+    assert quota and logins
+    assert re.search(rf"^\s*{len(mine)}\s+{quota}\s+{logins}\s+0\s+{servers}\s*$", text, re.M), text
+    for t in mine:
+        if t["entity"]["kind"] == "mailbox":
+            assert t["entity"]["id"] in text
+
+
 def test_report_build_and_commands(replayed: Path) -> None:
     tickets = json.loads((replayed / "out.json").read_text())["tickets"]
     inv = load_inventory(SAMPLE / "inventory.yaml")

@@ -139,6 +139,10 @@ def _report(config: object, args: argparse.Namespace) -> int:
 
         store = Store(args.db or config.service.db_url)
         try:
+            if args.send and send.exists(store, client.id, args.month):
+                print(f"report {args.month} for {client.id}: already made and sent before; not sent again",
+                      file=sys.stderr)
+                return 0
             made = send.make(store, config, client, args.month, utcnow(), pdf=args.send or args.format == "pdf",
                              html=args.send or args.format in ("html", "pdf"))
             rep, html, pdf = made.report, made.html, made.pdf
