@@ -72,6 +72,11 @@ def probe(instance: str, status: str, start: datetime, end: datetime | None = No
             "ends_at": end.strftime("%Y-%m-%dT%H:%M:%SZ") if end else None}
 
 
+def site_down(start: datetime) -> list[dict[str, Any]]:
+    """Both probes of the ACME Kraków office failing since ``start``: one internet ticket."""
+    return [probe("https://vpn.acme.example/", "firing", start), probe("203.0.113.10:443", "firing", start)]
+
+
 def mails(smtp: SmtpServer) -> Counter[tuple[str, str]]:
     """(recipient, first word of subject) for every mail received."""
     return Counter((m["To"], str(m["Subject"])) for m in smtp.messages)

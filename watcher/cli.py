@@ -89,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     if (args.workers or config.service.workers) > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # prometheus_client reads this when it is first imported, so it is set here, before
         # the service's modules load: every worker then writes its metrics where /metrics adds them up
-        import tempfile
+        from watcher.workers import metrics_dir as new_metrics_dir
 
-        metrics_dir = tempfile.mkdtemp(prefix="watcher-metrics-")
+        metrics_dir = new_metrics_dir()
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from watcher.app import serve
 

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,9 @@ from watcher.config import Config
 from watcher.metrics import Metrics
 from watcher.model import Event, EventError, Op, op_from_dict
 from watcher.rules import Engine
+from watcher.status import StatusPublisher
 from watcher.store import InboxRow, Store
+from watcher.store.status import publish_status
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +129,7 @@ class EngineWorker:
         self._unwritten_rows = 0
         self._last_commit = 0.0
         self.commit_interval = 2.0
+        self.status = StatusPublisher(clock=clock)
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
@@ -233,6 +237,7 @@ class EngineWorker:
             return False
         if lead and not self.leader:
             await asyncio.to_thread(self._load)
+            self.status.lead()
             log.info("this replica runs the engine (inbox cursor %d)", self.cursor)
         elif not lead and self.leader:
             log.warning("another replica runs the engine now")
@@ -289,14 +294,20 @@ class EngineWorker:
         # after a crash the engine replays the inbox from the stored cursor and restores it.
         due = self._unwritten_rows and (self.clock() - self._last_commit >= self.commit_interval
                                         or self._unwritten_rows >= 20_000)
+        status = self.status.row(engine, last, self.epoch)
         if changes.material or changes.notices or answers or due or (self._stopping and self._unwritten_rows):
             self.epoch = self.store.commit_batch(last, engine.snapshot(), list(self._unwritten.values()),
                                                  changes.notices, self.clock(), op_answers=answers,
                                                  epoch=self.epoch,
-                                                 notice_delay=self.config.service.notify.digest_window)
+                                                 notice_delay=self.config.service.notify.digest_window,
+                                                 status=status)
+            self.status.written(replace(status, epoch=self.epoch))
             self._unwritten.clear()
             self._unwritten_rows = 0
             self._last_commit = self.clock()
+        elif self.status.due(status):
+            publish_status(self.store, status)
+            self.status.written(status)
         self._results.update(answers)
         while len(self._results) > 10_000:
             self._results.pop(next(iter(self._results)))
@@ -308,9 +319,6 @@ class EngineWorker:
             elif tk.status != "resolved" and tk.id not in self._seen_open:
                 self.metrics.tickets_opened.labels(tk.category).inc()
                 self._seen_open.add(tk.id)
-        self.metrics.open_tickets.set(len(engine.tickets))
-        self.metrics.unbound_events.set(engine.unbound)
-        self.metrics.unrouted_events.set(engine.unrouted)
         if changes.notices:
             self.on_notices()
         if rows or changes.tickets:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -32,7 +33,9 @@ from watcher.metrics import Metrics, exposition
 from watcher.model import EventError, Op, format_time, parse_time, utcnow
 from watcher.notify import links
 from watcher.pipeline import EngineWorker, Ingestor
+from watcher.status import FiguresCollector, engine_stats
 from watcher.store import InboxRow, Store
+from watcher.store.status import read_figures
 
 log = logging.getLogger(__name__)
 
@@ -381,10 +384,8 @@ async def get_outbox(request: web.Request) -> web.Response:
 
 async def get_metrics(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    counts = await asyncio.to_thread(rt.store.outbox_counts)
-    for state in ("pending", "sending", "sent", "dead"):
-        rt.metrics.outbox_depth.labels(state).set(counts.get(state, 0))
-    rt.metrics.inbox_lag.set(max(0, await asyncio.to_thread(rt.store.inbox_max) - rt.worker.cursor))
+    figures = await asyncio.to_thread(read_figures, rt.store)
+    rt.metrics.engine_leader.set(1 if rt.worker.leader else 0)
     if rt.snmp is not None:
         st = rt.snmp.stats
         for outcome in ("received", "rejected_community", "rejected_v3", "sink_errors", "dropped"):
@@ -396,7 +397,7 @@ async def get_metrics(request: web.Request) -> web.Response:
             rt.metrics.collector_errors.labels(name).set(h.errors)
             if h.last_duration is not None:
                 rt.metrics.collector_duration.labels(name).set(h.last_duration)
-    body = exposition(rt.metrics.registry)
+    body = exposition(rt.metrics.registry, FiguresCollector(figures))
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -431,13 +432,11 @@ async def get_report(request: web.Request) -> web.Response:
 async def get_stats(request: web.Request) -> web.Response:
     """What the engine and the collectors are doing: counts an operator watches."""
     rt = request.app[RUNTIME]
-    engine = rt.worker.engine
+    figures = await asyncio.to_thread(read_figures, rt.store)
     out: dict[str, Any] = {
-        "engine": {"leader": rt.worker.leader, "cursor": rt.worker.cursor, "open_tickets": len(engine.tickets),
-                   "groups": len(engine.groups), "alerts": len(engine.alerts),
-                   "unbound_events": engine.unbound, "unrouted_events": engine.unrouted,
-                   "silenced_events": engine.silenced},
-        "outbox": await asyncio.to_thread(rt.store.outbox_counts),
+        "engine": engine_stats(figures, rt.worker.leader, time.time()),
+        "outbox": figures.outbox,
+        "process": {"pid": os.getpid(), "leader": rt.worker.leader},
         "collectors": {name: h.to_dict() for name, h in rt.scheduler.health().items()} if rt.scheduler else {},
     }
     if rt.snmp is not None:
@@ -450,11 +449,12 @@ async def get_stats(request: web.Request) -> web.Response:
 async def get_health(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     try:
-        await asyncio.to_thread(rt.store.inbox_max)
+        figures = await asyncio.to_thread(read_figures, rt.store)
     except Exception as exc:
         return _json({"status": "unhealthy", "store": str(exc.__class__.__name__)}, 503)
-    return _json({"status": "ok", "engine_cursor": rt.worker.cursor,
-                  "open_tickets": len(rt.worker.engine.tickets)})
+    st = figures.status
+    return _json({"status": "ok", "engine_cursor": st.cursor if st else 0,
+                  "open_tickets": st.open_tickets if st else 0})
 
 
 async def get_am_status(request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from sqlalchemy.pool import QueuePool
 
 from watcher.model import Notice, Ticket, format_time
 from watcher.store.schema import engine_state, inbox, link_uses, op_results, outbox, tickets
+from watcher.store.status import EngineStatus, put_status
 
 
 def _dumps(data: Any) -> str:
@@ -206,12 +207,13 @@ class Store:
     def commit_batch(self, cursor: int, state: dict[str, Any], changed: Sequence[Ticket],
                      notices: Sequence[Notice], now: float, name: str = "main",
                      op_answers: dict[int, dict[str, Any]] | None = None, epoch: int | None = None,
-                     notice_delay: float = 0.0) -> int:
+                     notice_delay: float = 0.0, status: EngineStatus | None = None) -> int:
         """The engine's progress, the tickets it changed and the notices it owes: all or nothing.
 
         With ``epoch`` (what ``load_engine_epoch`` or the previous commit returned), the write
         happens only if no other replica wrote since; otherwise LostLeadership is raised and
-        nothing is written.  Returns the new epoch.
+        nothing is written.  Returns the new epoch.  ``status`` (the leader's figures) is
+        published in the same transaction, so readers never see it ahead of the tickets.
         """
         with self.write() as conn:
             new_epoch = (epoch or 0) + 1
@@ -231,6 +233,8 @@ class Store:
                     cursor=cursor, state=_dumps(state), updated_at=now, epoch=new_epoch))
                 if done.rowcount != 1:
                     raise LostLeadership(f"engine state {name!r} moved past epoch {epoch}")
+            if status is not None:
+                put_status(self, conn, replace(status, epoch=new_epoch), name)
             if op_answers:
                 conn.execute(self._insert(op_results).on_conflict_do_nothing(index_elements=["seq"]),
                              [{"seq": seq, "result": _dumps(res), "created_at": now}

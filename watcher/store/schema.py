@@ -11,6 +11,8 @@
 * ``link_uses``: nonces of signed links already used (single use).
 * ``reports``: each monthly client report made, with its PDF; (client, month) is unique, so
   a report goes out at most once whatever restarts or replicas do.
+* ``engine_status``: the figures the engine's leader publishes (cursor, open tickets, who
+  leads, a heartbeat), so that every worker and replica reports the same ones.
 * ``op_results``: what the engine answered to an agent's operation, so that the replica
   that took the request can answer it whichever replica runs the engine.
 """
@@ -52,6 +54,22 @@ engine_state = Table(
     Column("state", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("epoch", BigInteger, nullable=False, server_default="0"),
+)
+
+engine_status = Table(
+    "engine_status", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("leader", String(255), nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("cursor", BigInteger, nullable=False),
+    Column("open_tickets", BigInteger, nullable=False),
+    Column("groups", BigInteger, nullable=False),
+    Column("alerts", BigInteger, nullable=False),
+    Column("unbound", BigInteger, nullable=False),
+    Column("unrouted", BigInteger, nullable=False),
+    Column("silenced", BigInteger, nullable=False),
+    Column("leader_since", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
 )
 
 op_results = Table(

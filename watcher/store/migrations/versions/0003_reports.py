@@ -1,13 +1,13 @@
 """reports: each client's monthly report with its PDF, once per client and month
 
 Revision ID: 0003_reports
-Revises: 0002
+Revises: 0003_status
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_reports"
-down_revision = "0002"
+down_revision = "0003_status"
 branch_labels = None
 depends_on = None
 
