@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     rt = rsub.add_parser("test", help="what the rules would do with one event, and why")
     _config_arg(rt)
     rt.add_argument("event", type=Path)
+    from watcher import cli_helpdesk
+
+    cli_helpdesk.add_parsers(sub, _config_arg)
     return parser
 
 
@@ -82,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         return _rules_test(config, args.event)
     if args.command == "report":
         return _report(config, args)
+    from watcher import cli_helpdesk
+
+    if args.command in cli_helpdesk.COMMANDS:
+        return cli_helpdesk.run(config, args)
     if args.workers is not None and args.workers < 1:
         print("error: --workers: at least 1", file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +33,30 @@ from watcher.store.status import publish_status
 log = logging.getLogger(__name__)
 
 
+class RecentKeys:
+    """Occurrence keys this process has seen committed, newest kept, bounded.
+
+    A monitoring storm is mostly re-sends of alerts already stored (Prometheus repeats every
+    firing alert each evaluation); recognising them here answers them without serialising
+    them or asking the database, which is what makes re-sends cheap.  Only a cache: a key
+    not found here is still deduplicated by the inbox's unique index, so a miss (another
+    worker's rows, a restart, an evicted key) costs time, never correctness.
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self._old: set[str] = set()
+        self._new: set[str] = set()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._new or key in self._old
+
+    def add_all(self, keys: Iterable[str]) -> None:
+        self._new.update(keys)
+        if len(self._new) >= self.limit:  # two generations: the older half is dropped at once
+            self._old, self._new = self._new, set()
+
+
 class Ingestor:
     """Group commit of inbox rows."""
 
@@ -43,6 +67,7 @@ class Ingestor:
         self._queue: asyncio.Queue[tuple[list[InboxRow], asyncio.Future[list[int | None]],
                                          Callable[[list[int | None]], None] | None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self.committed = RecentKeys()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ingest-writer")
@@ -84,6 +109,7 @@ class Ingestor:
                         fut.set_exception(exc)
                     self._queue.task_done()
                 continue
+            self.committed.add_all(r.occ_key for r in rows if r.kind == "event")
             pos = 0
             for b_rows, fut, before_wake in batch:
                 got = seqs[pos:pos + len(b_rows)]
@@ -127,6 +153,7 @@ class EngineWorker:
         self._unwritten: dict[str, Any] = {}
         self._primed: dict[int, Event] = {}
         self._unwritten_rows = 0
+        self._write_whole = False
         self._last_commit = 0.0
         self.commit_interval = 2.0
         self.status = StatusPublisher(clock=clock)
@@ -136,11 +163,12 @@ class EngineWorker:
         self._task = asyncio.create_task(self._run(), name="engine-worker")
 
     def _load(self) -> None:
-        self.cursor, state, self.epoch = self.store.load_engine_epoch()
+        self.cursor, state, self.epoch, inline = self.store.load_engine_state()
         self._primed.clear()
         self._unwritten.clear()
         self._unwritten_rows = 0
         self.engine = Engine(self.config.rules, self.config.inventory, state)
+        self._write_whole = inline
 
     async def stop(self) -> None:
         self._stopping = True
@@ -258,6 +286,7 @@ class EngineWorker:
             state = self.engine.snapshot()
             self.config = cfg
             self.engine = Engine(cfg.rules, cfg.inventory, state)
+            self._write_whole = True  # a rule that is gone drops its groups: rewrite them all
         rows = self.store.read_inbox(self.cursor, self.batch)
         engine = self.engine
         results: dict[int, dict[str, Any]] = {}
@@ -296,7 +325,8 @@ class EngineWorker:
                                         or self._unwritten_rows >= 20_000)
         status = self.status.row(engine, last, self.epoch)
         if changes.material or changes.notices or answers or due or (self._stopping and self._unwritten_rows):
-            self.epoch = self.store.commit_batch(last, engine.snapshot(), list(self._unwritten.values()),
+            self.epoch = self.store.commit_batch(last, engine.delta(whole=self._write_whole),
+                                                 list(self._unwritten.values()),
                                                  changes.notices, self.clock(), op_answers=answers,
                                                  epoch=self.epoch,
                                                  notice_delay=self.config.service.notify.digest_window,
@@ -304,6 +334,7 @@ class EngineWorker:
             self.status.written(replace(status, epoch=self.epoch))
             self._unwritten.clear()
             self._unwritten_rows = 0
+            self._write_whole = False
             self._last_commit = self.clock()
         elif self.status.due(status):
             publish_status(self.store, status)

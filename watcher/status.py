@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -29,9 +29,13 @@ OUTBOX_STATES = ("pending", "sending", "sent", "dead")
 class _Counts(Protocol):
     """What the publisher reads of a rules engine (watcher.rules.Engine)."""
 
-    tickets: dict[str, Any]
-    groups: dict[str, Any]
-    alerts: dict[str, Any]
+    @property
+    def tickets(self) -> Sized: ...
+    @property
+    def groups(self) -> Sized: ...
+    @property
+    def alerts(self) -> Sized: ...
+
     unbound: int
     unrouted: int
     silenced: int

@@ -4,6 +4,8 @@
   2xx answer promises.  ``occ_key`` is unique, so a re-sent occurrence is stored once.
 * ``engine_state``: the rule engine's working state and how far into the inbox it got,
   written in the same transaction as the tickets and notices it produced.
+* ``engine_parts``: the engine's alerts and groups, a row each, so that a commit writes
+  the entries that changed rather than the whole state (``engine_state`` keeps the rest).
 * ``tickets``: the tickets as the API shows them (the document in ``data``, plus columns
   to filter on).
 * ``outbox``: notifications owed and given; (ticket, recipient, kind) is unique, so a
@@ -70,6 +72,14 @@ engine_status = Table(
     Column("silenced", BigInteger, nullable=False),
     Column("leader_since", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
+)
+
+engine_parts = Table(
+    "engine_parts", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("key", Text, primary_key=True),  # a group id holds label values: no length cap
+    Column("data", Text, nullable=False),
 )
 
 op_results = Table(

@@ -1,13 +1,13 @@
 """reports: each client's monthly report with its PDF, once per client and month
 
 Revision ID: 0003_reports
-Revises: 0003_status
+Revises: 0004_engine_parts
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_reports"
-down_revision = "0003_status"
+down_revision = "0004_engine_parts"
 branch_labels = None
 depends_on = None
 
