@@ -211,6 +211,31 @@ def test_first_working_day_in_the_clients_time_zone(tmp_path: Path) -> None:
     assert due_month(client, opens, 7 * 86400) == "2026-10"
     assert due_month(client, opens + timedelta(days=8), 7 * 86400) is None
     assert due_month(client, datetime(2027, 1, 1, 7, 0, tzinfo=UTC), 86400) == "2026-12"  # a Friday
+    # with Poland's public holidays, New Year's Day is closed: Monday 4 January
+    inv.write_text(inv.read_text().replace("coordinator:", "holidays: PL, coordinator:"))
+    polish = load_inventory(inv).clients["acme"]
+    assert first_working_day(polish, 2027, 1) == datetime(2027, 1, 4, 7, 0, tzinfo=UTC)
+
+
+def test_sla_follows_the_clocks_the_ticket_carries(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """An agent's hand-over to the service team: the helpdesk reacted by handing over, the team's
+    reaction and resolution deadlines are the ones the engine wrote on the ticket."""
+    client = _acme(tmp_path_factory)
+    doc = {"id": "T-000001", "client": "acme", "category": "hardware", "entity": {"kind": "host", "id": "pc1"},
+           "title": "printer", "planned": False, "opened_at": "2026-11-03T08:00:00Z", "acknowledged_at": None,
+           "resolved_at": "2026-11-05T12:00:00Z", "callbacks": [], "notifications": [], "timeline": [],
+           "sla": {"tier": "platinum", "react_by": "2026-11-03T10:00:00Z", "resolve_by": "2026-11-04T15:00:00Z",
+                   "escalated_at": "2026-11-03T08:30:00Z"},
+           "escalation": {"to": "service", "by": "agent.kasia", "at": "2026-11-03T08:30:00Z",
+                          "react_by": "2026-11-03T10:30:00Z", "resolve_by": "2026-11-04T15:00:00Z",
+                          "reacted_at": "2026-11-03T09:00:00Z"}}
+    rep = report.build([doc], client, "2026-11")
+    assert rep.sla is not None
+    assert (rep.sla.helpdesk_reaction.met, rep.sla.helpdesk_reaction.missed) == (1, 0)
+    assert (rep.sla.admin_reaction.met, rep.sla.admin_reaction.missed) == (1, 0)
+    assert (rep.sla.admin_resolution.met, rep.sla.admin_resolution.missed) == (0, 1)
+    [miss] = rep.sla.missed
+    assert miss.measure == "admin_resolution" and miss.late_minutes == 21 * 60
 
 
 def _cfg(tmp_path: Path, report_yaml: str) -> Path:

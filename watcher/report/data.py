@@ -13,7 +13,8 @@ How each figure is counted, so that a coordinator's question has one answer:
   reacted in time when the ticket was acknowledged or resolved before the tier's reaction
   time had passed, counted in the client's business hours (Standard 6 h, Gold 4 h,
   Platinum 2 h); an escalated ticket then has the administrators' reaction (8/4/2 h) and
-  resolution (24/12/8 h) clocks from the escalation; a clock that has not run out yet and
+  resolution (24/12/8 h, or the team's and the client's own clocks the ticket carries) clocks
+  from the escalation; a clock that has not run out yet and
   has not been met is "still running", neither met nor missed;
 - an office's downtime is the time its ``internet`` tickets were open (opened to resolved,
   cut to the month); planned breaks are counted apart from sudden outages;
@@ -33,7 +34,8 @@ from typing import Any
 
 from watcher.config.inventory import Client
 from watcher.model import parse_time
-from watcher.rules.engine import ADMIN_HOURS, REACT_HOURS
+from watcher.rules.engine import REACT_HOURS
+from watcher.rules.escalation import HOURS as TEAM_HOURS
 from watcher.rules.forecast import least_squares
 
 
@@ -208,9 +210,17 @@ def _in(t: datetime | None, start: datetime, end: datetime) -> bool:
     return t is not None and start <= t < end
 
 
+def _team_seconds(client: Client, team: str, tier: str) -> tuple[float, float]:
+    """The second line's (reaction, resolution) seconds: the client's contract, else the tier's table."""
+    hours = TEAM_HOURS.get(team, TEAM_HOURS["admins"])
+    react_h, resolve_h = hours.get(tier, hours["standard"])
+    return client.escalation_clocks.get(team, (react_h * 3600, resolve_h * 3600))
+
+
 def _sla(client: Client, mine: Sequence[dict[str, Any]], now: datetime) -> Sla:
     tier = client.sla
-    hours = (REACT_HOURS[tier], *ADMIN_HOURS[tier])
+    admin_react, admin_resolve = _team_seconds(client, "admins", tier)
+    hours = (REACT_HOURS[tier], admin_react / 3600, admin_resolve / 3600)
     sla = Sla(tier, hours, client.business_hours.text)
     bh = client.business_hours
 
@@ -229,14 +239,21 @@ def _sla(client: Client, mine: Sequence[dict[str, Any]], now: datetime) -> Sla:
             continue
         opened = parse_time(tk["opened_at"])
         acked, resolved = _t(tk.get("acknowledged_at")), _t(tk.get("resolved_at"))
-        reacted = min((x for x in (acked, resolved) if x is not None), default=None)
+        esc = tk.get("escalation") or {}
+        handed = _t(esc.get("at")) if esc.get("by") not in (None, "watcher") else None  # an agent's hand-over
+        reacted = min((x for x in (acked, resolved, handed) if x is not None), default=None)
         judge(sla.helpdesk_reaction, tk, "helpdesk_reaction", bh.add(opened, hours[0] * 3600), reacted)
-        escalated = _t((tk.get("sla") or {}).get("escalated_at"))
+        escalated = _t(esc.get("at")) or _t((tk.get("sla") or {}).get("escalated_at"))
         if escalated is not None:
+            # the engine's own clocks where the ticket carries them (a team's contract, holidays)
+            team, ticket_tier = str(esc.get("to") or "admins"), str(tk["sla"].get("tier") or tier)
+            react_s, resolve_s = _team_seconds(client, team, ticket_tier)
+            react_by = _t(esc.get("react_by")) or bh.add(escalated, react_s)
+            resolve_by = _t(esc.get("resolve_by")) or _t(tk["sla"].get("resolve_by")) or bh.add(escalated, resolve_s)
             after = [x for x in (acked, resolved) if x is not None and x >= escalated]
-            judge(sla.admin_reaction, tk, "admin_reaction", bh.add(escalated, hours[1] * 3600),
-                  min(after, default=None))
-            judge(sla.admin_resolution, tk, "admin_resolution", bh.add(escalated, hours[2] * 3600), resolved)
+            admin_reacted = _t(esc.get("reacted_at")) or min(after, default=None)
+            judge(sla.admin_reaction, tk, "admin_reaction", react_by, admin_reacted)
+            judge(sla.admin_resolution, tk, "admin_resolution", resolve_by, resolved)
     return sla
 
 

@@ -45,11 +45,12 @@ def ticket_key(report_id: int) -> str:
 
 
 def first_working_day(client: Client, year: int, month: int) -> datetime:
-    """When the client's first business day of the month opens (UTC); 1st at midnight if it has none."""
+    """When the client's first business day of the month opens (UTC), skipping its public holidays
+    when the inventory names a calendar; the 1st at midnight if it has none."""
     bh = client.business_hours
     day = date(year, month, 1)
     for _ in range(31):
-        if day.weekday() in bh.days:
+        if day.weekday() in bh.days and not bh.closed(day):
             return datetime.combine(day, bh.start, client.timezone).astimezone(UTC)
         day += timedelta(days=1)
     return datetime(year, month, 1, tzinfo=client.timezone).astimezone(UTC)
