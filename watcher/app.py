@@ -73,6 +73,7 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
         if reports is not None:
             await reports.start()
         rt = Runtime(config, store, metrics, ingestor, worker, _auth(config), secret, time.time())
+        sinks = await _start_sinks(config, rt, primary)
 
         def reload() -> None:
             # rules and inventory are reloaded; the service settings stay as started (with CLI overrides)
@@ -82,6 +83,8 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
             dispatcher.config = new
             if reports is not None:
                 reports.config = new
+            if sinks is not None:
+                sinks.config = new
             log.info("configuration reloaded: %d rules, %d clients", len(new.rules.rules),
                      len(new.inventory.clients))
 
@@ -98,6 +101,8 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
                     await snmp.stop()
         if reports is not None:
             await reports.stop()
+        if sinks is not None:
+            await sinks.stop()
         await ingestor.stop()
         await worker.stop()
         await dispatcher.stop()
@@ -106,6 +111,19 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
     app.cleanup_ctx.append(lifecycle)
     routes(app)
     return app
+
+
+async def _start_sinks(config: Config, rt: Runtime, primary: bool) -> Any:
+    """The helpdesk ticket systems of watcher.yaml's ``sinks:`` (only the primary worker polls them)."""
+    if config.service.sinks is None or not config.service.sinks.systems:
+        return None
+    from watcher.sinks.worker import SinkService
+
+    sinks = SinkService(config, rt.store, rt.metrics, rt.ingestor.submit, poll=primary)
+    await sinks.start()
+    rt.sinks = sinks
+    log.info("helpdesk ticket systems: %s", ", ".join(s.name for s in config.service.sinks.systems))
+    return sinks
 
 
 async def _store_events(rt: Runtime, events: list[Any]) -> None:

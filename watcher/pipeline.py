@@ -278,6 +278,16 @@ class EngineWorker:
             if not fut.done():
                 fut.set_result(self._results.pop(seq, {}))
 
+    def _sink_jobs(self, changed: list[Any]) -> Callable[[Any], None] | None:
+        """The calls the written tickets owe the helpdesk systems, stored with them."""
+        if not changed or self.config.service.sinks is None:
+            return None
+        from watcher.sinks import plan, queue
+
+        jobs = plan.jobs_for(changed, self.config.service.sinks)
+        now = self.clock()
+        return lambda conn: queue.enqueue(self.store, conn, jobs, now)
+
     def _step(self) -> bool:
         """One batch: returns True when it handled inbox rows (there may be more)."""
         started = time.perf_counter()
@@ -330,7 +340,8 @@ class EngineWorker:
                                                  changes.notices, self.clock(), op_answers=answers,
                                                  epoch=self.epoch,
                                                  notice_delay=self.config.service.notify.digest_window,
-                                                 status=status)
+                                                 status=status,
+                                                 also=self._sink_jobs(list(self._unwritten.values())))
             self.status.written(replace(status, epoch=self.epoch))
             self._unwritten.clear()
             self._unwritten_rows = 0

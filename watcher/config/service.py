@@ -78,6 +78,7 @@ class ServiceConfig:
     collectors: CollectorsConfig = CollectorsConfig()
     mail: Any = None  # watcher.collectors.mailbox.MailConfig when watcher.yaml has a mail: section
     report: ReportConfig = field(default_factory=ReportConfig)
+    sinks: Any = None  # watcher.config.sinks.SinksConfig when watcher.yaml has a sinks: section
 
 
 @dataclass(frozen=True)
@@ -164,14 +165,19 @@ def load_config(path: Path | str | None = None) -> Config:
                                 db_url=f"sqlite:///{base / 'watcher.db'}")
     else:
         service = load_service(p)
-    return Config(service, load_rules(service.rules_path), load_inventory(service.inventory_path))
+    config = Config(service, load_rules(service.rules_path), load_inventory(service.inventory_path))
+    if service.sinks is not None:
+        from watcher.config.sinks import check_clients
+
+        check_clients(service.sinks, config.inventory, str(service.path))
+    return config
 
 
 def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
                   "engine_tick", "workers", "sqlite_synchronous", "auth", "notify", "snmp", "collectors", "mail",
-                  "report"})
+                  "report", "sinks"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -237,8 +243,14 @@ def load_service(p: Path) -> ServiceConfig:
         mail = load_mail_config(mr, base)
     rr = r.child("report")
     report = load_report_config(rr) if rr is not None else ReportConfig()
+    sinks = None
+    skr = r.child("sinks")
+    if skr is not None:
+        from watcher.config.sinks import load_sinks
+
+        sinks = load_sinks(skr, _secret)
     return ServiceConfig(
-        collectors=collectors, mail=mail, report=report,
+        collectors=collectors, mail=mail, report=report, sinks=sinks,
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),

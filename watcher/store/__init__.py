@@ -11,7 +11,7 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -232,13 +232,15 @@ class Store:
     def commit_batch(self, cursor: int, state: dict[str, Any] | EngineDelta, changed: Sequence[Ticket],
                      notices: Sequence[Notice], now: float, name: str = "main",
                      op_answers: dict[int, dict[str, Any]] | None = None, epoch: int | None = None,
-                     notice_delay: float = 0.0, status: EngineStatus | None = None) -> int:
+                     notice_delay: float = 0.0, status: EngineStatus | None = None,
+                     also: Callable[[Connection], None] | None = None) -> int:
         """The engine's progress, the tickets it changed and the notices it owes: all or nothing.
 
         With ``epoch`` (what ``load_engine_epoch`` or the previous commit returned), the write
         happens only if no other replica wrote since; otherwise LostLeadership is raised and
         nothing is written.  Returns the new epoch.  ``status`` (the leader's figures) is
         published in the same transaction, so readers never see it ahead of the tickets.
+        ``also`` writes more in the same transaction (the calls owed to helpdesk ticket systems).
 
         ``state`` is the engine's whole state (its alerts and groups replace the stored ones)
         or an ``EngineDelta`` (only the entries it names are written or deleted).
@@ -289,6 +291,8 @@ class Store:
                     index_elements=["ticket_id", "recipient", "kind"]),
                     [{"ticket_id": n.ticket_id, "recipient": n.to, "kind": n.kind, "created_at": now,
                       "due_at": now + notice_delay, "attempts": 0, "state": "pending"} for n in notices])
+            if also is not None:
+                also(conn)
         return new_epoch
 
     def _write_parts(self, conn: Connection, name: str, parts: dict[str, dict[str, Any]], whole: bool) -> None:

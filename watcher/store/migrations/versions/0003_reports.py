@@ -1,13 +1,13 @@
 """reports: each client's monthly report with its PDF, once per client and month
 
 Revision ID: 0003_reports
-Revises: 0004_engine_parts
+Revises: 0005_sinks
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_reports"
-down_revision = "0004_engine_parts"
+down_revision = "0005_sinks"
 branch_labels = None
 depends_on = None
 
