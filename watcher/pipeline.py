@@ -335,7 +335,7 @@ class EngineWorker:
                                         or self._unwritten_rows >= 20_000)
         status = self.status.row(engine, last, self.epoch)
         if changes.material or changes.notices or answers or due or (self._stopping and self._unwritten_rows):
-            self.epoch = self.store.commit_batch(last, engine.delta(whole=self._write_whole),
+            self.epoch = self.store.commit_batch(last, engine.delta(self._write_whole, self._unwritten),
                                                  list(self._unwritten.values()),
                                                  changes.notices, self.clock(), op_answers=answers,
                                                  epoch=self.epoch,
