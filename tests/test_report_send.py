@@ -186,6 +186,6 @@ def test_report_pages_over_http(tmp_path: Path, month: str) -> None:
                 assert "Monthly reports" in page
                 assert (await http.get("/reports/999.pdf")).status == 404
                 index = await (await http.get("/")).text()
-                assert "href=/reports" in index
+                assert 'href="/reports"' in index
 
         asyncio.run(run())

@@ -205,7 +205,7 @@ async def _start_snmp(config: Config, rt: Runtime) -> Any:
 
 
 def serve(config: Config, listen: str | None = None, db: str | None = None, snmp_listen: str | None = None,
-          workers: int | None = None) -> int:
+          workers: int | None = None, demo: bool = False) -> int:
     service = config.service
     if listen:
         service = replace(service, listen=listen)
@@ -218,7 +218,7 @@ def serve(config: Config, listen: str | None = None, db: str | None = None, snmp
     config = replace(config, service=service)
     if config.service.workers > 1:
         return _serve_workers(config)
-    return _run(_serve(config))
+    return _run(_serve(config, demo=demo))
 
 
 def _run(main: Coroutine[Any, Any, int]) -> int:
@@ -292,7 +292,7 @@ def _stop_with_parent() -> None:
 
 
 async def _serve(config: Config, sock: socket.socket | None = None, primary: bool = True,
-                 announce: bool = True) -> int:
+                 announce: bool = True, demo: bool = False) -> int:
     app = build_app(config, primary=primary)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=10.0, access_log=None)
     await runner.setup()
@@ -301,7 +301,11 @@ async def _serve(config: Config, sock: socket.socket | None = None, primary: boo
         site: web.BaseSite = web.TCPSite(runner, host or "127.0.0.1", int(port))
     else:
         site = web.SockSite(runner, sock)
-    await site.start()
+    try:
+        await site.start()
+    except OSError:  # a busy port: stop what setup started; the command line says it in one line
+        await runner.cleanup()
+        raise
     if announce:
         addr = runner.addresses[0]
         print(f"watcher listening on http://{addr[0]}:{addr[1]}/", flush=True)
@@ -319,7 +323,12 @@ async def _serve(config: Config, sock: socket.socket | None = None, primary: boo
 
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, on_hup)
-    await stop.wait()
+    async with contextlib.AsyncExitStack() as extras:
+        if demo:
+            from watcher.demo import running
+
+            await extras.enter_async_context(running(app[RUNTIME]))
+        await stop.wait()
     log.info("stopping")
     await runner.cleanup()
     if announce:

@@ -1,14 +1,19 @@
-"""The ``watcher`` command: serve, check, replay, rules test (CONTRACT section 7)."""
+"""watcher: monitoring signals in, helpdesk tickets and notices out.
+
+Commands: serve, check, replay, report, rules test (README, "Command line").
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
-import logging
 import os
 import sys
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from watcher.config import ConfigError, load_config
 from watcher.model import Event, EventError, utcnow
@@ -19,24 +24,54 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
                    "and ./inventory.yaml)")
 
 
+def _log_args(p: argparse.ArgumentParser, top: bool) -> None:
+    p.add_argument("--log-level", default="INFO" if top else argparse.SUPPRESS,
+                   choices=("DEBUG", "INFO", "WARNING", "ERROR"), type=str.upper,
+                   help="how much to log on stderr (default INFO: one line per ticket opened, escalated, planned "
+                   "or resolved, and per delivery target down or back)")
+    p.add_argument("--log-format", default="text" if top else argparse.SUPPRESS, choices=("text", "json"),
+                   help="text for people (default), json for a log shipper (one object per line)")
+
+
+def _version() -> str:
+    try:
+        return version("watcher")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree without installing
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="watcher", description=__doc__)
-    parser.add_argument("--log-level", default="INFO")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="watcher", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"watcher {_version()}")
+    _log_args(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add = sub.add_parser
+
+    def add_parser(name: str, **kw: Any) -> argparse.ArgumentParser:
+        p = _add(name, **kw)
+        _log_args(p, top=False)  # `watcher serve --log-level debug` works as well as before the command
+        return p
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
     serve = sub.add_parser("serve", help="run the service")
     _config_arg(serve)
     serve.add_argument("--listen", help="HOST:PORT (default from watcher.yaml, else 127.0.0.1:8080)")
     serve.add_argument("--db", help="database URL (sqlite:///path or postgresql+psycopg://...)")
     serve.add_argument("--snmp-listen", help="HOST:PORT for SNMP traps, or 'off'")
     serve.add_argument("--workers", type=int, help="worker processes taking requests (default 1)")
-    check = sub.add_parser("check", help="validate the configuration files")
+    serve.add_argument("--demo", action="store_true",
+                       help="play a scripted morning (an office offline, a share filling, a mailbox over quota, "
+                       "an office answering 'planned') into the service, on a fresh temporary database unless "
+                       "--db is given")
+    check = sub.add_parser("check", help="validate the configuration files, listing every error")
     _config_arg(check)
     rp = sub.add_parser("replay", help="run the engine on a recorded stream, print JSON")
     _config_arg(rp)
-    rp.add_argument("stream", type=Path)
+    rp.add_argument("stream", type=Path, help="a JSON-lines file of events and operations (docs/replay.md)")
     rep = sub.add_parser("report", help="the monthly report for a client's IT coordinator")
     _config_arg(rep)
-    rep.add_argument("--client", required=True)
+    rep.add_argument("--client", required=True, help="the client's id in the inventory")
     rep.add_argument("--month", required=True, help="YYYY-MM")
     rep.add_argument("--format", choices=("text", "html", "json", "pdf"), default="text")
     rep.add_argument("--output", "-o", type=Path, help="write to this file (a PDF needs one)")
@@ -45,11 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--stream", type=Path, help="with --from-replay: the replayed stream, for share usage")
     rep.add_argument("--send", action="store_true",
                      help="store the report and queue its mail to the coordinator (once per client and month)")
+    sub.add_parser("hash-password", help="read a password on stdin, print its Argon2 hash for console: users: "
+                   "in watcher.yaml")
     rules = sub.add_parser("rules", help="rule tools")
     rsub = rules.add_subparsers(dest="rules_command", required=True)
     rt = rsub.add_parser("test", help="what the rules would do with one event, and why")
     _config_arg(rt)
-    rt.add_argument("event", type=Path)
+    rt.add_argument("event", type=Path, help="a JSON file with one normalized event or a list of them")
     from watcher import cli_helpdesk
 
     cli_helpdesk.add_parsers(sub, _config_arg)
@@ -58,14 +95,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("alembic", "apprise", "weasyprint", "fontTools", "matplotlib"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from watcher.logs import setup
+
+    setup(args.log_level, args.log_format)
+    try:
+        return _main(args)
+    except BrokenPipeError:
+        # the reader went away (`watcher replay ... | head`): not an error of ours; stdout is
+        # pointed at /dev/null so that the interpreter's final flush does not complain again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _main(args: argparse.Namespace) -> int:
+    if args.command == "hash-password":
+        from watcher.api.console_auth import hash_password
+
+        if sys.stdin.isatty():
+            import getpass
+
+            password = getpass.getpass("password: ")
+        else:
+            password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            print("error: an empty password", file=sys.stderr)
+            return 2
+        print(hash_password(password))
+        return 0
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        errors = getattr(exc, "errors", [exc])
+        for err in errors:
+            print(f"error: {err}", file=sys.stderr)
+        if len(errors) > 1:
+            print(f"{len(errors)} errors", file=sys.stderr)
         return 2
     if args.command == "check":
         inv = config.inventory
@@ -102,13 +167,28 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from watcher.app import serve
 
-    try:
-        return serve(config, listen=args.listen, db=args.db, snmp_listen=args.snmp_listen, workers=args.workers)
-    finally:
-        if metrics_dir:
-            import shutil
+    demo_dir = None
+    if args.demo:
+        from watcher import demo
 
+        config, demo_dir = demo.prepare(config, args.db)
+    listen = args.listen or config.service.listen
+    try:
+        return serve(config, listen=args.listen, db=None if args.demo else args.db, snmp_listen=args.snmp_listen,
+                     workers=None if args.demo else args.workers, demo=args.demo)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            print(f"error: cannot listen on {listen}: {os.strerror(exc.errno or 0).lower()} "
+                  "(another watcher running? choose another with --listen HOST:PORT)", file=sys.stderr)
+            return 2
+        raise
+    finally:
+        import shutil
+
+        if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+        if demo_dir:
+            shutil.rmtree(demo_dir, ignore_errors=True)
 
 
 def _report(config: object, args: argparse.Namespace) -> int:

@@ -67,7 +67,8 @@ class Metrics:
         self.delivery_seconds = Histogram("watcher_delivery_seconds", "From a notice queued to its "
                                           "delivery", ["kind"], registry=r,
                                           buckets=(.05, .1, .25, .5, 1, 2, 5, 10, 30, 60, 300, 3600))
-        self.collector_up = gauge("watcher_collector_up", "1 while a collector job's last run succeeded",
+        self.collector_up = gauge("watcher_collector_up", "1 while a collector job's last run succeeded and found what "
+                                  "it watches working (0: the job fails, or a probe's target does not answer)",
                                   ["job"])
         self.collector_runs = gauge("watcher_collector_runs", "Runs of a collector job", ["job"])
         self.collector_errors = gauge("watcher_collector_errors", "Failed runs of a collector job", ["job"])

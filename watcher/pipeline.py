@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from watcher.config import Config
+from watcher.logs import TicketLog
 from watcher.metrics import Metrics
 from watcher.model import Event, EventError, Op, op_from_dict
 from watcher.rules import Engine
@@ -156,6 +157,7 @@ class EngineWorker:
         self._write_whole = False
         self._last_commit = 0.0
         self.commit_interval = 2.0
+        self.ticket_log = TicketLog()
         self.status = StatusPublisher(clock=clock)
 
     async def start(self) -> None:
@@ -168,6 +170,7 @@ class EngineWorker:
         self._unwritten.clear()
         self._unwritten_rows = 0
         self.engine = Engine(self.config.rules, self.config.inventory, state)
+        self.ticket_log.prime(self.engine.tickets.values())
         self._write_whole = inline
 
     async def stop(self) -> None:
@@ -354,6 +357,7 @@ class EngineWorker:
         while len(self._results) > 10_000:
             self._results.pop(next(iter(self._results)))
         self.cursor = last
+        self.ticket_log.observe(changes.tickets)
         for tk in changes.tickets:
             if tk.status == "resolved" and tk.id in self._seen_open:
                 self.metrics.tickets_resolved.labels(tk.category).inc()

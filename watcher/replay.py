@@ -46,6 +46,9 @@ def replay(config: Config, lines: Iterable[str], source: str = "stream") -> dict
     for at, item in read_stream(lines, source):
         now = at or last
         if now is None:
+            what = f"op {item.kind}" if isinstance(item, Op) else f"event {item.alertname or item.fingerprint}"
+            log.warning("%s: skipped %s: it carries no time (observed_at or starts_at) and no line before it "
+                        "did", source, what)
             continue
         if last is not None and now < last:
             now = last

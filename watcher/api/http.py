@@ -1,4 +1,4 @@
-"""The HTTP API (CONTRACT sections 2 and 4) on aiohttp.
+"""The HTTP API (docs/events.md, docs/tickets.md) on aiohttp.
 
 Handlers are thin: parse and check at the edge, hand rows to the ingestor or ops to the
 engine worker through the inbox, and answer.  A 2xx on an ingest path means the rows are
@@ -578,27 +578,11 @@ async def post_link(request: web.Request) -> web.Response:
     return web.Response(text="Dziękujemy / Thank you.")
 
 
-async def get_index(request: web.Request) -> web.Response:
-    """The agent console: open and acknowledged tickets with their SLA clocks."""
-    rt = request.app[RUNTIME]
-    docs = []
-    for status in ("open", "acknowledged"):
-        docs += await asyncio.to_thread(rt.store.list_tickets, status, None, None, 1000)
-    if rt.sinks is not None:
-        from watcher.sinks import api as sinks_api
-
-        await asyncio.to_thread(sinks_api.attach, rt.store, docs)
-    from watcher.api import helpdesk  # the call list under the tickets
-
-    page = console.render(docs, utcnow()) + helpdesk.calls_html(await helpdesk.call_rows(rt))
-    return web.Response(text=page, content_type="text/html")
-
-
 @web.middleware
 async def read_auth(request: web.Request, handler: Any) -> web.StreamResponse:
     """Reads of tickets, the outbox, stats and reports need the ``api`` credential when one is
     configured: they name people and their delivery errors."""
-    if request.method == "GET" and (request.path.startswith(("/api/v1/", "/reports")) or request.path == "/"):
+    if request.method == "GET" and request.path.startswith("/api/v1/"):  # the console guards its own pages
         rt = request.app[RUNTIME]
         if "api" in rt.auth:
             denied = await _authorized(request, rt, "api", b"")
@@ -643,8 +627,8 @@ def routes(app: web.Application) -> None:
     r.add_get("/healthz", get_health)
     r.add_get("/api/v1/stats", get_stats)
     r.add_get("/api/v1/reports/{client}", get_report)
-    r.add_get("/", get_index)
     from watcher.api import helpdesk  # the call list, calls, escalation, office answers, disk advice
 
     helpdesk.routes(r)
+    console.routes(app)
     reports.routes(app, lambda request: request.app[RUNTIME].store)

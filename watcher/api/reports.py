@@ -24,19 +24,28 @@ def render(rows: list[dict[str, Any]]) -> str:
     return ("<!doctype html><meta charset=utf-8><title>watcher: monthly reports</title>"
             "<style>body{font-family:system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse;width:100%}"
             "th,td{border-bottom:1px solid #ddd;padding:.4em .5em;text-align:left}th{background:#f4f4f4}</style>"
-            "<h1>Monthly reports</h1><p><a href=/>open tickets</a></p>"
+            "<h1>Monthly reports</h1><p><a href=/>console</a></p>"
             "<table><tr><th>client</th><th>month</th><th>title</th><th>mail to the coordinator</th><th></th></tr>"
             f"{body}</table>")
+
+
+async def guarded(request: web.Request) -> None:
+    """Readable by whoever may read the agent console (its sign-in, proxy or API credential)."""
+    from watcher.api.console import _guarded
+
+    await _guarded(request)
 
 
 def routes(app: web.Application, store_of: Any) -> None:
     """``store_of(request)`` gives the running service's store."""
 
     async def page(request: web.Request) -> web.Response:
+        await guarded(request)
         rows = await asyncio.to_thread(send.listing, store_of(request), request.query.get("client") or None)
         return web.Response(text=render(rows), content_type="text/html")
 
     async def pdf(request: web.Request) -> web.Response:
+        await guarded(request)
         try:
             report_id = int(request.match_info["id"])
         except ValueError:

@@ -298,7 +298,8 @@ class Dispatcher:
         self.metrics.notifications.labels(item.kind, "dead" if give_up else "retry").inc()
         if item.recipient not in self._down:
             self._down.add(item.recipient)
-            log.warning("delivery to %s failed (%s); retrying with backoff", item.recipient, result.error)
+            log.warning("delivery to %s is failing (%s); retrying with backoff, logged again when it works",
+                        item.recipient, result.error)
 
     def _context(self, doc: dict[str, Any], item: OutboxItem, recipient: Recipient, now: float
                  ) -> dict[str, Any]:
