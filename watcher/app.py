@@ -29,6 +29,7 @@ from watcher.config import Config, load_config
 from watcher.metrics import Metrics
 from watcher.notify.outbox import Dispatcher
 from watcher.pipeline import EngineWorker, Ingestor
+from watcher.report.send import Scheduler
 from watcher.selfwatch import watching
 from watcher.store import InboxRow, Store
 
@@ -69,6 +70,9 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
         await ingestor.start()
         if config.service.notify.enabled:
             await dispatcher.start()
+        reports = Scheduler(config, store, dispatcher.wake) if primary and config.service.report.schedule else None
+        if reports is not None:
+            await reports.start()
         rt = Runtime(config, store, metrics, ingestor, worker, _auth(config), secret, time.time())
         sinks = await _start_sinks(config, rt, primary)
 
@@ -78,6 +82,8 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
             worker.reload(new)
             rt.config = new
             dispatcher.config = new
+            if reports is not None:
+                reports.config = new
             if sinks is not None:
                 sinks.config = new
             log.info("configuration reloaded: %d rules, %d clients", len(new.rules.rules),
@@ -95,6 +101,8 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
             finally:
                 if snmp is not None:
                     await snmp.stop()
+        if reports is not None:
+            await reports.stop()
         if sinks is not None:
             await sinks.stop()
         await ingestor.stop()

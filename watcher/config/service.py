@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from watcher.config.inventory import Inventory, load_inventory
+from watcher.config.report import ReportConfig, load_report_config
 from watcher.config.rules import Rules, load_rules
 from watcher.config.selfwatch import FeedConfig, HeartbeatConfig, check_feed_clients, load_feeds, load_heartbeat
 from watcher.config.yamlload import ConfigError, ConfigErrors, Reader, collecting, record, root_reader
@@ -80,6 +81,7 @@ class ServiceConfig:
     mail: Any = None  # watcher.collectors.mailbox.MailConfig when watcher.yaml has a mail: section
     feeds: tuple[FeedConfig, ...] = ()
     heartbeat: HeartbeatConfig | None = None
+    report: ReportConfig = field(default_factory=ReportConfig)
     console: Any = None  # watcher.api.console_auth.ConsoleConfig: who may use the agent console
     sinks: Any = None  # watcher.config.sinks.SinksConfig when watcher.yaml has a sinks: section
 
@@ -200,7 +202,7 @@ def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
                   "engine_tick", "workers", "sqlite_synchronous", "auth", "notify", "snmp", "collectors", "mail",
-                  "feeds", "heartbeat", "console", "sinks"})
+                  "feeds", "heartbeat", "report", "console", "sinks"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -264,6 +266,8 @@ def load_service(p: Path) -> ServiceConfig:
         from watcher.collectors.mailbox import load_mail_config
 
         mail = load_mail_config(mr, base)
+    rr = r.child("report")
+    report = load_report_config(rr) if rr is not None else ReportConfig()
     sinks = None
     skr = r.child("sinks")
     if skr is not None:
@@ -273,7 +277,7 @@ def load_service(p: Path) -> ServiceConfig:
     from watcher.api.console_auth import load_console
 
     return ServiceConfig(
-        collectors=collectors, mail=mail, sinks=sinks, console=load_console(r.child("console")),
+        collectors=collectors, mail=mail, report=report, sinks=sinks, console=load_console(r.child("console")),
         feeds=load_feeds(r), heartbeat=load_heartbeat(r, _secret),
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
