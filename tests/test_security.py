@@ -20,6 +20,7 @@ import hashlib
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from tests.test_api import INVENTORY, Api, Start, probe
 from tests.test_e2e import fast_rules
 from watcher.api.auth import sign
 from watcher.api.guard import csrf_token
+from watcher.app import _secret
 from watcher.config import ConfigError, load_config
 from watcher.notify import links
 from watcher.store import Store, keys
@@ -94,8 +96,9 @@ async def test_links_on_a_default_install(db_url: str, start: Start) -> None:
     status, _, _ = await again.call("POST", f"/l/{links.sign(key, 'failure', tid, 'office:acme-krk', FUTURE)}")
     assert status == 200
     # a configured secret_key still wins
-    configured = await start(secret_key="configured-key-0123456789", database=db_url)
-    assert configured.rt.secret == b"configured-key-0123456789"
+    configured = replace(api.rt.config, service=replace(api.rt.config.service, secret_key="configured-key-0123"))
+    assert _secret(configured, api.rt.store) == b"configured-key-0123"
+    assert _secret(api.rt.config, api.rt.store) == key
 
 
 def test_two_processes_starting_together_get_one_key(db_url: str) -> None:

@@ -28,6 +28,8 @@ from watcher.config import Config, load_config
 from watcher.metrics import Metrics
 from watcher.notify.outbox import Dispatcher
 from watcher.pipeline import EngineWorker, Ingestor
+from watcher.report.send import Scheduler
+from watcher.selfwatch import watching
 from watcher.store import InboxRow, Store, keys
 
 log = logging.getLogger("watcher")
@@ -67,6 +69,9 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
         await ingestor.start()
         if config.service.notify.enabled:
             await dispatcher.start()
+        reports = Scheduler(config, store, dispatcher.wake) if primary and config.service.report.schedule else None
+        if reports is not None:
+            await reports.start()
         rt = Runtime(config, store, metrics, ingestor, worker, _auth(config), secret, time.time())
         sinks = await _start_sinks(config, rt, primary)
 
@@ -76,6 +81,8 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
             worker.reload(new)
             rt.config = new
             dispatcher.config = new
+            if reports is not None:
+                reports.config = new
             if sinks is not None:
                 sinks.config = new
             log.info("configuration reloaded: %d rules, %d clients", len(new.rules.rules),
@@ -85,6 +92,7 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
         app[RUNTIME] = rt
         snmp = await _start_snmp(config, rt) if primary else None
         async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(watching(rt, lambda events: _store_events(rt, events)))
             if primary:
                 await _start_collectors(config, rt, stack)
             try:
@@ -92,6 +100,8 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
             finally:
                 if snmp is not None:
                     await snmp.stop()
+        if reports is not None:
+            await reports.stop()
         if sinks is not None:
             await sinks.stop()
         await ingestor.stop()
@@ -121,6 +131,8 @@ async def _store_events(rt: Runtime, events: list[Any]) -> None:
     """The sink of every built-in collector: the same durable inbox as HTTP ingest."""
     if not events:
         return
+    if rt.observe is not None:
+        rt.observe(events, time.time())
     rows = [InboxRow("event", ev.source, ev.occurrence_key, time.time(), orjson.dumps(ev.to_dict()).decode())
             for ev in events]
     seqs = await rt.ingestor.submit(rows)

@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import sys
+import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -72,9 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(rep)
     rep.add_argument("--client", required=True, help="the client's id in the inventory")
     rep.add_argument("--month", required=True, help="YYYY-MM")
-    rep.add_argument("--format", choices=("text", "html", "json"), default="text")
+    rep.add_argument("--format", choices=("text", "html", "json", "pdf"), default="text")
+    rep.add_argument("--output", "-o", type=Path, help="write to this file (a PDF needs one)")
     rep.add_argument("--db", help="database URL (default from watcher.yaml)")
     rep.add_argument("--from-replay", type=Path, help="a `watcher replay` output instead of the database")
+    rep.add_argument("--stream", type=Path, help="with --from-replay: the replayed stream, for share usage")
+    rep.add_argument("--send", action="store_true",
+                     help="store the report and queue its mail to the coordinator (once per client and month)")
     sub.add_parser("hash-password", help="read a password on stdin, print its Argon2 hash for console: users: "
                    "in watcher.yaml")
     rules = sub.add_parser("rules", help="rule tools")
@@ -136,6 +141,10 @@ def _main(args: argparse.Namespace) -> int:
         print(f"  rules: {len(config.rules.rules)} from {config.service.rules_path}")
         print(f"  inventory: {len(inv.clients)} clients, {len(inv.sites)} sites, {len(inv.people)} people, "
               f"{len(inv.shares)} shares, {len(inv.mailboxes)} mailboxes from {config.service.inventory_path}")
+        if config.service.feeds:
+            print(f"  feeds: {len(config.service.feeds)} ({', '.join(f.name for f in config.service.feeds)})")
+        if config.service.heartbeat:
+            print(f"  heartbeat: every {config.service.heartbeat.interval:g}s while the engine is healthy")
         return 0
     if args.command == "replay":
         from watcher.replay import run
@@ -193,11 +202,10 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def _report(config: object, args: argparse.Namespace) -> int:
-    import dataclasses
     import re
 
-    from watcher import report
     from watcher.config import Config
+    from watcher.report import build, recommend, render, samples_from_events
 
     assert isinstance(config, Config)
     client = config.inventory.clients.get(args.client)
@@ -207,23 +215,59 @@ def _report(config: object, args: argparse.Namespace) -> int:
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
         print("error: --month: expected YYYY-MM", file=sys.stderr)
         return 2
+    if args.format == "pdf" and not args.output:
+        print("error: --format pdf needs --output FILE", file=sys.stderr)
+        return 2
+    if args.send and args.from_replay:
+        print("error: --send works on the database, not on --from-replay", file=sys.stderr)
+        return 2
     if args.from_replay:
         tickets = json.loads(args.from_replay.read_text(encoding="utf-8"))["tickets"]
+        samples = []
+        if args.stream:
+            with args.stream.open(encoding="utf-8") as fh:
+                samples = samples_from_events(json.loads(line) for line in fh if '_used_bytes"' in line)
+        rep = build(tickets, client, args.month, samples, rules=recommend.rules_for(config.service.report))
+        html = render.render_html(rep, client) if args.format in ("html", "pdf") else ""
+        pdf = render.render_pdf(rep, client, html) if args.format == "pdf" else b""
     else:
+        from watcher.report import send
         from watcher.store import Store
 
         store = Store(args.db or config.service.db_url)
         try:
-            tickets = store.list_tickets(client=client.id, limit=1_000_000)
+            if args.send and send.exists(store, client.id, args.month):
+                print(f"report {args.month} for {client.id}: already made and sent before; not sent again",
+                      file=sys.stderr)
+                return 0
+            made = send.make(store, config, client, args.month, utcnow(), pdf=args.send or args.format == "pdf",
+                             html=args.send or args.format in ("html", "pdf"))
+            rep, html, pdf = made.report, made.html, made.pdf
+            if args.send:
+                if client.coordinator is None:
+                    print(f"error: client {client.id!r} has no coordinator to send to", file=sys.stderr)
+                    return 2
+                got = send.save(store, client, args.month, made, time.time())
+                print(f"report {args.month} for {client.id}: " + (
+                    f"stored as R-{got}, its mail to the coordinator is queued (the service delivers it)"
+                    if got is not None else "already made and sent before; not sent again"), file=sys.stderr)
         finally:
             store.close()
-    rep = report.build(tickets, client, args.month)
     if args.format == "json":
-        print(json.dumps(dataclasses.asdict(rep), ensure_ascii=False, indent=2))
+        out: str | bytes = render.render_json(rep) + "\n"
     elif args.format == "html":
-        print(report.render_html(rep))
+        out = html
+    elif args.format == "pdf":
+        out = pdf
     else:
-        print(report.render_text(rep), end="")
+        out = render.render_text(rep, client)
+    if args.output:
+        if isinstance(out, bytes):
+            args.output.write_bytes(out)
+        else:
+            args.output.write_text(out, encoding="utf-8")
+    elif not args.send or args.format != "text":
+        print(out if isinstance(out, str) else "", end="")
     return 0
 
 

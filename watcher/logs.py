@@ -58,7 +58,8 @@ def setup(level: str = "INFO", fmt: str = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for noisy in ("alembic", "weasyprint", "fontTools", "matplotlib"):  # the report's renderers log every step
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     # Apprise warns on every failed attempt; the outbox says once when a target goes down
     logging.getLogger("apprise").setLevel(logging.ERROR)
 

@@ -159,6 +159,7 @@ class EngineWorker:
         self.commit_interval = 2.0
         self.ticket_log = TicketLog()
         self.status = StatusPublisher(clock=clock)
+        self.last_step = 0.0  # clock() at the end of the last batch that went through (a stall stops it)
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
@@ -369,4 +370,5 @@ class EngineWorker:
             self.on_notices()
         if rows or changes.tickets:
             self.metrics.engine_batch_seconds.observe(time.perf_counter() - started)
+        self.last_step = self.clock()
         return bool(rows)

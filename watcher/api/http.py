@@ -8,7 +8,6 @@ committed; bad input is a 4xx with a message and stores nothing.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import os
@@ -26,7 +25,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from watcher.api import console, guard, retries, silences
+from watcher.api import console, guard, reports, retries, silences
 from watcher.api.auth import IngestAuth, check
 from watcher.collectors.formats import FORMATS
 from watcher.config import Config
@@ -58,6 +57,7 @@ class Runtime:
     reload: Any = None
     scheduler: Any = None  # watcher.collectors.schedule.Scheduler when collectors run
     snmp: Any = None  # watcher.collectors.snmptrap.SnmpTrapReceiver when traps are taken
+    observe: Any = None  # watcher.feeds.FeedWatch.observe: sees every event received, re-sends included
     sinks: Any = None  # watcher.sinks.worker.SinkService when helpdesk ticket systems are configured
 
 
@@ -169,6 +169,8 @@ async def _ingest(request: web.Request, fmt: str, auth_path: str) -> web.Respons
         rows.append(InboxRow("event", ev.source[:64], key, received, orjson.dumps(ev.to_dict()).decode(),
                              window_key, window))
         fresh.append(ev)
+    if rt.observe is not None:  # a re-send still shows that its sender is alive
+        rt.observe(events, received)
     received_by: Counter[str] = Counter()
     if rows:
         try:
@@ -460,8 +462,9 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 
 async def get_report(request: web.Request) -> web.Response:
-    """The monthly report of one client (``?month=YYYY-MM&format=json|text|html``)."""
-    from watcher import report
+    """The monthly report of one client (``?month=YYYY-MM&format=json|text|html|pdf``)."""
+    from watcher.report import render
+    from watcher.report.send import make
 
     rt = request.app[RUNTIME]
     client = rt.config.inventory.clients.get(request.match_info["client"])
@@ -471,17 +474,19 @@ async def get_report(request: web.Request) -> web.Response:
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
         return _error(400, "month: expected YYYY-MM")
     fmt = request.query.get("format", "json")
-    if fmt not in ("json", "text", "html"):
-        return _error(400, "format: expected json, text or html")
+    if fmt not in ("json", "text", "html", "pdf"):
+        return _error(400, "format: expected json, text, html or pdf")
     if not 1970 <= int(month[:4]) <= 9998:
         return _error(400, "month: out of range")
-    tickets = await asyncio.to_thread(rt.store.list_tickets, None, client.id, None, 1_000_000)
-    rep = report.build(tickets, client, month)
+    made = await asyncio.to_thread(make, rt.store, rt.config, client, month, utcnow(), fmt == "pdf",
+                                   fmt in ("html", "pdf"))
     if fmt == "text":
-        return web.Response(text=report.render_text(rep))
+        return web.Response(text=render.render_text(made.report, client))
     if fmt == "html":
-        return web.Response(text=report.render_html(rep), content_type="text/html")
-    return _json(dataclasses.asdict(rep))
+        return web.Response(text=made.html, content_type="text/html")
+    if fmt == "pdf":
+        return web.Response(body=made.pdf, content_type="application/pdf")
+    return _json(render.to_json(made.report))
 
 
 async def get_stats(request: web.Request) -> web.Response:
@@ -676,3 +681,4 @@ def routes(app: web.Application) -> None:
 
     helpdesk.routes(r)
     console.routes(app)
+    reports.routes(app, lambda request: request.app[RUNTIME].store)

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from watcher.config.inventory import Inventory, load_inventory
+from watcher.config.report import ReportConfig, load_report_config
 from watcher.config.rules import Rules, load_rules
+from watcher.config.selfwatch import FeedConfig, HeartbeatConfig, check_feed_clients, load_feeds, load_heartbeat
 from watcher.config.yamlload import ConfigError, ConfigErrors, Reader, collecting, record, root_reader
 
 
@@ -81,6 +83,9 @@ class ServiceConfig:
     snmp: SnmpConfig = SnmpConfig()
     collectors: CollectorsConfig = CollectorsConfig()
     mail: Any = None  # watcher.collectors.mailbox.MailConfig when watcher.yaml has a mail: section
+    feeds: tuple[FeedConfig, ...] = ()
+    heartbeat: HeartbeatConfig | None = None
+    report: ReportConfig = field(default_factory=ReportConfig)
     console: Any = None  # watcher.api.console_auth.ConsoleConfig: who may use the agent console
     sinks: Any = None  # watcher.config.sinks.SinksConfig when watcher.yaml has a sinks: section
 
@@ -196,6 +201,7 @@ def _load_all(service_of: Callable[[], ServiceConfig]) -> Config:
         if errors:
             raise ConfigErrors(list(errors))
     config = Config(service, parts[0], parts[1])
+    check_feed_clients(service.feeds, config.inventory.clients)
     if service.sinks is not None:
         from watcher.config.sinks import check_clients
 
@@ -207,7 +213,8 @@ def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
                   "engine_tick", "workers", "sqlite_synchronous", "ingest_retry_window", "auth", "notify", "snmp",
-                  "collectors", "mail", "header_timeout", "body_timeout", "console", "sinks"})
+                  "collectors", "mail", "header_timeout", "body_timeout", "feeds", "heartbeat", "report", "console",
+                  "sinks"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -271,6 +278,8 @@ def load_service(p: Path) -> ServiceConfig:
         from watcher.collectors.mailbox import load_mail_config
 
         mail = load_mail_config(mr, base)
+    rr = r.child("report")
+    report = load_report_config(rr) if rr is not None else ReportConfig()
     sinks = None
     skr = r.child("sinks")
     if skr is not None:
@@ -280,7 +289,8 @@ def load_service(p: Path) -> ServiceConfig:
     from watcher.api.console_auth import load_console
 
     return ServiceConfig(
-        collectors=collectors, mail=mail, sinks=sinks, console=load_console(r.child("console")),
+        collectors=collectors, mail=mail, report=report, sinks=sinks, console=load_console(r.child("console")),
+        feeds=load_feeds(r), heartbeat=load_heartbeat(r, _secret),
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),

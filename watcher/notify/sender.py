@@ -167,10 +167,17 @@ async def _send_one(url: str, message: Message, timeout: float, idempotency_key:
             if channel in _HEADER_SCHEMES:
                 headers["Idempotency-Key"] = idempotency_key
         token = _MESSAGE_ID.set(f"<{idempotency_key}@watcher>")
+    extra: dict[str, Any] = {}
+    if message.attachments:
+        from apprise.attachment import memory
+
+        in_memory: Any = memory.AttachMemory
+        extra["attach"] = apprise.AppriseAttachment(
+            [in_memory(content=data, name=name, mimetype=mime) for name, mime, data in message.attachments])
     try:
         async with asyncio.timeout(timeout + _GRACE_SECONDS):
             result = await notifier.async_notify(body=body, title=message.subject,
-                                                 body_format=body_format, timeout=timeout)
+                                                 body_format=body_format, timeout=timeout, **extra)
     except TimeoutError:
         log.debug("sending through %s timed out after %.1fs", shown, timeout)
         return SendResult(ok=False, retryable=True, channel=channel,

@@ -18,6 +18,8 @@
 * ``seen_signatures``: HMAC signatures already accepted, refused again until they expire.
 * ``notifiers``: heartbeats of the processes that deliver notices, so that the claims of
   one that died are taken again at once instead of after a lease.
+* ``reports``: each monthly client report made, with its PDF; (client, month) is unique, so
+  a report goes out at most once whatever restarts or replicas do.
 * ``engine_status``: the figures the engine's leader publishes (cursor, open tickets, who
   leads, a heartbeat), so that every worker and replica reports the same ones.
 * ``op_results``: what the engine answered to an agent's operation, so that the replica
@@ -33,6 +35,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -161,4 +164,18 @@ notifiers = Table(
     Column("host", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
+)
+
+reports = Table(
+    "reports", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("client", String(128), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("pdf", LargeBinary, nullable=False),
+    UniqueConstraint("client", "month", name="uq_reports_client_month"),
 )
