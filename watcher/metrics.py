@@ -45,6 +45,12 @@ class Metrics:
         self.open_tickets = gauge("watcher_open_tickets", "Tickets open in the engine")
         self.unbound_events = gauge("watcher_unbound_events", "Events that bound to no client of the "
                                     "inventory (kept, counted)")
+        self.quarantined_items = Counter("watcher_quarantined", "Items (events, ops, timers) the engine set "
+                                         "aside because handling them failed", registry=r)
+        self.quarantine_size = gauge("watcher_quarantine_size", "Items in the quarantine (GET /api/v1/quarantine)")
+        self.inbox_lag_seconds = gauge("watcher_inbox_lag_seconds", "How long the oldest stored event the "
+                                       "engine has not handled yet has waited")
+        self.engine_ready = gauge("watcher_ready", "1 while /ready says this process is ready for work")
         self.unrouted_events = gauge("watcher_unrouted_events", "Events that no rule names (recorded only)")
         self.ingest_seconds = Histogram("watcher_ingest_seconds", "Time to accept one ingest request, "
                                         "durably", ["path"], registry=r,

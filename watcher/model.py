@@ -8,6 +8,7 @@ UTC ``datetime`` objects inside the program and RFC 3339 strings at the edges.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -20,6 +21,33 @@ NOTIFICATION_KINDS: tuple[str, ...] = ("opened", "planned", "advice", "resolved"
 
 class EventError(ValueError):
     """An input that cannot become a normalized event; the message says what is wrong."""
+
+
+# Bounds checked at the edge (``Event.check``), so that whatever the engine keeps can be stored
+# and serialised on both backends: JSON integers of 64 bits, times Python can add hours to.
+MAX_VALUE = 1e18  # a metric value (bytes of a share...): an exabyte, and an int64 after int()
+MAX_LABELS = 128
+MAX_LABEL_NAME = 256
+MAX_LABEL_VALUE = 1024  # longer label values are cut (a sender's odd value must not cost the batch)
+MAX_ANNOTATION = 16384
+MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _clean(text: str, limit: int) -> str:
+    """A label or annotation value as it is kept: at most ``limit`` characters and no NUL
+    (PostgreSQL's text cannot hold one); other control characters are kept, escaped where shown."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+def _check_time(dt: datetime | None, what: str) -> datetime | None:
+    if dt is None or dt.year == 1:  # Go's zero time means "not set"
+        return None
+    if not MIN_TIME <= dt <= MAX_TIME:
+        raise EventError(f"{what}: {format_time(dt)} is outside 1970..2200")
+    return dt
 
 
 def utcnow() -> datetime:
@@ -116,6 +144,28 @@ class Event:
         end = format_time(self.ends_at) or ""
         return f"{self.fingerprint}|{start}|{self.status}|{end}"
 
+    def check(self) -> Event:
+        """Bring the event within the bounds the engine and the store rely on, or raise
+        EventError saying what is wrong: finite values within ±MAX_VALUE, times within
+        1970..2200, label names that are short and printable, values cut to size, no NUL."""
+        if self.value is not None and (not math.isfinite(self.value) or abs(self.value) > MAX_VALUE):
+            raise EventError(f"value: {self.value!r} is not a finite number within ±{MAX_VALUE:g}")
+        if len(self.labels) > MAX_LABELS:
+            raise EventError(f"labels: {len(self.labels)} labels, at most {MAX_LABELS}")
+        for key in self.labels:
+            if len(key) > MAX_LABEL_NAME or not key.isprintable():
+                raise EventError(f"labels: a label name must be printable and at most {MAX_LABEL_NAME} "
+                                 f"characters, got {key[:40]!r}")
+        if any("\x00" in v or len(v) > MAX_LABEL_VALUE for v in self.labels.values()):
+            self.labels = {k: _clean(v, MAX_LABEL_VALUE) for k, v in self.labels.items()}
+            self._fp = None
+        if any("\x00" in v or len(v) > MAX_ANNOTATION for v in self.annotations.values()):
+            self.annotations = {k[:MAX_LABEL_NAME]: _clean(v, MAX_ANNOTATION) for k, v in self.annotations.items()}
+        self.starts_at = _check_time(self.starts_at, "starts_at")
+        self.ends_at = _check_time(self.ends_at, "ends_at")
+        self.observed_at = _check_time(self.observed_at, "observed_at")
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
@@ -157,6 +207,8 @@ class Event:
         value = raw.get("value")
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise EventError("value: expected a number or null")
+        if isinstance(value, int) and abs(value) > MAX_VALUE:  # float() of a huge int would overflow
+            raise EventError(f"value: {str(value)[:30]} is not a finite number within ±{MAX_VALUE:g}")
         starts = parse_time(raw["starts_at"], "starts_at") if raw.get("starts_at") else None
         ends = parse_time(raw["ends_at"], "ends_at") if raw.get("ends_at") else None
         observed = parse_time(raw["observed_at"], "observed_at") if raw.get("observed_at") else received_at
@@ -169,7 +221,7 @@ class Event:
             ends_at=ends,
             observed_at=observed,
             value=float(value) if value is not None else None,
-        )
+        ).check()
 
 
 # ---------------------------------------------------------------- operations

@@ -385,7 +385,9 @@ async def get_metrics(request: web.Request) -> web.Response:
     counts = await asyncio.to_thread(rt.store.outbox_counts)
     for state in ("pending", "sending", "sent", "dead"):
         rt.metrics.outbox_depth.labels(state).set(counts.get(state, 0))
-    rt.metrics.inbox_lag.set(max(0, await asyncio.to_thread(rt.store.inbox_max) - rt.worker.cursor))
+    from watcher.api import health
+
+    await health.update_metrics(rt)
     if rt.snmp is not None:
         st = rt.snmp.stats
         for outcome in ("received", "rejected_community", "rejected_v3", "sink_errors", "dropped"):
@@ -446,13 +448,9 @@ async def get_stats(request: web.Request) -> web.Response:
 
 
 async def get_health(request: web.Request) -> web.Response:
-    rt = request.app[RUNTIME]
-    try:
-        await asyncio.to_thread(rt.store.inbox_max)
-    except Exception as exc:
-        return _json({"status": "unhealthy", "store": str(exc.__class__.__name__)}, 503)
-    return _json({"status": "ok", "engine_cursor": rt.worker.cursor,
-                  "open_tickets": len(rt.worker.engine.tickets)})
+    from watcher.api import health
+
+    return await health.get_healthz(request)
 
 
 async def get_am_status(request: web.Request) -> web.Response:
@@ -528,7 +526,9 @@ async def get_index(request: web.Request) -> web.Response:
     docs = []
     for status in ("open", "acknowledged"):
         docs += await asyncio.to_thread(rt.store.list_tickets, status, None, None, 1000)
-    return web.Response(text=console.render(docs, utcnow()), content_type="text/html")
+    from watcher.api import health
+
+    return web.Response(text=console.render(docs, utcnow()) + await health.console_note(rt), content_type="text/html")
 
 
 @web.middleware

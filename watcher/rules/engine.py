@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,8 +25,10 @@ from typing import Any
 from watcher.config.inventory import Inventory
 from watcher.config.rules import SEVERITIES, Rule, Rules, Signal, parse_matcher
 from watcher.model import (
+    MAX_VALUE,
     Callback,
     Event,
+    EventError,
     Notice,
     NotificationRecord,
     Op,
@@ -37,6 +40,7 @@ from watcher.model import (
 from watcher.rules import forecast
 from watcher.rules.binding import bind
 from watcher.rules.impact import affected
+from watcher.rules.unbound import UnboundLog, unknown_name, what_it_names
 
 REACT_HOURS = {"standard": 6.0, "gold": 4.0, "platinum": 2.0}
 ADMIN_HOURS = {"standard": (8.0, 24.0), "gold": (4.0, 12.0), "platinum": (2.0, 8.0)}
@@ -61,6 +65,31 @@ def _ts(dt: datetime) -> float:
 
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
+
+
+def _size(text: str | None) -> float | None:
+    """A size an exporter reported in an annotation, if it is a usable number of bytes."""
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) and 0 < value <= MAX_VALUE else None
+
+
+class TimerError(Exception):
+    """A timer (hold, resolve hold, escalation, expiry) failed: the caller sets it aside."""
+
+    def __init__(self, kind: str, key: str, due: float, cause: BaseException) -> None:
+        super().__init__(f"timer {kind} {key} due {due}: {cause.__class__.__name__}: {cause}")
+        self.kind, self.key, self.due = kind, key, due
+
+    @property
+    def ident(self) -> str:
+        return timer_ident(self.kind, self.key, self.due)
+
+
+def timer_ident(kind: str, key: str, due: float) -> str:
+    return f"{kind}|{key}|{due:.3f}"
 
 
 @dataclass
@@ -135,6 +164,8 @@ class Engine:
         self.silenced = 0
         self.unrouted = 0
         self.unbound = 0
+        self.unbound_log = UnboundLog()
+        self.skip_timers: set[str] = set()  # timers set aside after they failed (see TimerError)
         self._timers: list[tuple[float, int, str, str]] = []
         self._seq = 0
         self._dirty: dict[str, Ticket] = {}
@@ -225,8 +256,13 @@ class Engine:
             due, _, kind, key = heapq.heappop(self._timers)
             if not self._timer_valid((due, 0, kind, key)):
                 continue
+            if self.skip_timers and timer_ident(kind, key, due) in self.skip_timers:
+                continue
             self.clock = max(self.clock, due)
-            self._fire(kind, key, self.clock)
+            try:
+                self._fire(kind, key, self.clock)
+            except Exception as exc:
+                raise TimerError(kind, key, due, exc) from exc
         self.clock = t
         return t
 
@@ -314,10 +350,21 @@ class Engine:
             self.groups[gid] = g
         return g
 
+    def _unbound(self, ev: Event, labels: dict[str, str], t: float) -> bool:
+        """Count and list an event that names something the inventory lacks, or binds to no
+        client at all; True if it must open nothing."""
+        miss = unknown_name(ev.labels, labels, self.inv)
+        if miss is None and labels.get("client"):
+            return False
+        self.unbound += 1
+        key, value = miss or what_it_names(ev.labels)
+        self.unbound_log.record(ev.source, key, value, t)
+        return True
+
     def _alert(self, ev: Event, t: float) -> None:
         labels = bind(ev.labels, self.inv)
-        if not labels.get("client"):
-            self.unbound += 1
+        if self._unbound(ev, labels, t):
+            return
         fp = ev.fingerprint
         start = min(_ts(ev.start), t)
         a = self.alerts.get(fp)
@@ -429,15 +476,20 @@ class Engine:
     # ------------------------------------------------------------ samples (forecast rules)
 
     def _sample(self, ev: Event, t: float) -> None:
+        value = float(ev.value or 0.0)
+        if not math.isfinite(value) or abs(value) > MAX_VALUE:
+            raise EventError(f"value: {value!r} is not a finite number within ±{MAX_VALUE:g}")
         labels = bind(ev.labels, self.inv)
-        for rule, role in self._metric_rules.get(labels.get("metric", ""), []):
+        rules = self._metric_rules.get(labels.get("metric", ""), [])
+        if rules and self._unbound(ev, labels, t):
+            return
+        for rule, role in rules:
             gid = self._gid(rule, labels)
             if gid is None:
                 self.unbound += 1
                 continue
             g = self._group(rule, gid, labels)
             at = min(_ts(ev.observed_at or ev.start), t) if ev.observed_at else t
-            value = float(ev.value or 0.0)
             if role == "folder":
                 series = g.folders.setdefault(labels.get("folder", "?"), [])
                 kinds = ev.annotations.get("file_kinds")
@@ -455,12 +507,9 @@ class Engine:
             while series and series[0][0] < cutoff:
                 series.pop(0)
             if role == "total":
-                total = ev.annotations.get("total_bytes") or ev.annotations.get("size_bytes")
+                total = _size(ev.annotations.get("total_bytes") or ev.annotations.get("size_bytes"))
                 if total:
-                    try:
-                        g.detail["reported_size"] = float(total)
-                    except ValueError:
-                        pass
+                    g.detail["reported_size"] = total
                 g.events += 1
                 if g.ticket:
                     self._note(g, None)
@@ -714,7 +763,11 @@ class Engine:
     def _open(self, g: Group, t: float) -> None:
         rule = self._rule[g.rule]
         labels = g.labels
-        client = self.inv.clients[labels["client"]]
+        client = self.inv.clients.get(labels.get("client", ""))
+        if client is None:  # the inventory was reloaded without it: nobody to open a ticket for
+            self.unbound += 1
+            self.unbound_log.record("engine", "client", labels.get("client", ""), t)
+            return
         tid = f"T-{self.next_id:06d}"
         self.next_id += 1
         entity_id = labels.get(rule.entity) or labels.get("client", "")
@@ -836,6 +889,8 @@ class Engine:
     def _op(self, op: Op, t: float) -> dict[str, Any]:
         a = op.args
         if op.kind == "maintenance":
+            if a.get("client") not in self.inv.clients:
+                return {"skipped": f"no client {str(a.get('client'))[:100]!r} in the inventory"}
             start = _ts(parse_time(a.get("starts_at"), "starts_at"))
             end = _ts(parse_time(a.get("ends_at"), "ends_at"))
             self.maintenances.append({"client": a.get("client"), "site": a.get("site"), "start": start,
@@ -858,13 +913,15 @@ class Engine:
                     self._dirty[found.id] = found
                     self._material = True
                 touched.append(found.id)
-            if not touched and not a.get("ticket") and person in self.inv.people:
+            if person not in self.inv.people:
+                return {"tickets": touched, "skipped": f"no person {str(person)[:100]!r} in the inventory"}
+            if not touched and not a.get("ticket"):
                 # a caller faster than the ticket's hold: remember the wish for a while
                 self.early_callbacks[str(person)] = t
             return {"tickets": touched}
         tk = self.tickets.get(str(a.get("ticket")))
         if tk is None:
-            return {"tickets": []}
+            return {"tickets": [], "skipped": f"no open ticket {str(a.get('ticket'))[:100]!r}"}
         if op.kind == "ack" and tk.status == "open":
             tk.status = "acknowledged"
             tk.acknowledged_at = _dt(t)
@@ -910,6 +967,8 @@ class Engine:
             "silences": self.silences,
             "early_callbacks": self.early_callbacks,
             "counters": {"unrouted": self.unrouted, "unbound": self.unbound, "silenced": self.silenced},
+            "unbound": self.unbound_log.rows(),
+            "skip_timers": sorted(self.skip_timers),
         }
 
     def _prune(self) -> None:
@@ -925,6 +984,7 @@ class Engine:
             del self.alerts[fp]
         for person in [p for p, at in self.early_callbacks.items() if self.clock - at > EARLY_CALLBACK_TTL]:
             del self.early_callbacks[person]
+        self.skip_timers = {x for x in self.skip_timers if float(x.rsplit("|", 1)[1]) >= self.clock - 86400}
 
     def _restore(self, s: dict[str, Any]) -> None:
         self.clock = float(s.get("clock", 0.0))
@@ -952,6 +1012,8 @@ class Engine:
         c = s.get("counters", {})
         self.unrouted, self.unbound = int(c.get("unrouted", 0)), int(c.get("unbound", 0))
         self.silenced = int(c.get("silenced", 0))
+        self.unbound_log.restore(list(s.get("unbound", [])))
+        self.skip_timers = set(s.get("skip_timers", []))
 
 
 class _Default(dict[str, str]):
@@ -988,4 +1050,4 @@ def ticket_from_dict(d: dict[str, Any]) -> Ticket:
     )
 
 
-__all__ = ["Changes", "Engine", "format_time", "ticket_from_dict", "timedelta"]
+__all__ = ["Changes", "Engine", "TimerError", "format_time", "ticket_from_dict", "timedelta", "timer_ident"]

@@ -1,0 +1,156 @@
+"""Health, readiness, the quarantine and the unbound list over HTTP.
+
+* ``GET /healthz``: the process is alive and its store answers; says whether the engine is
+  stalled (503 then, so a supervisor can restart a stuck process).
+* ``GET /ready``: ready for work: the engine is not stalled and the inbox is handled within
+  ``max_ready_lag`` seconds and ``max_ready_lag_rows`` rows, whichever replica leads (a
+  replica that does not lead is ready when the leader keeps up; if nobody keeps up, no
+  replica is ready).
+* ``GET /api/v1/quarantine``: items the engine set aside, newest first, with the reason.
+* ``GET /api/v1/unbound``: events that name what the inventory lacks, grouped by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+from aiohttp import web
+
+from watcher.api.http import RUNTIME, Runtime
+from watcher.model import format_time
+from watcher.store import progress
+from watcher.store import quarantine as qstore
+
+STALL_AFTER = 5.0  # seconds of failing batches before the engine counts as stalled
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+
+def _when(ts: float | None) -> str | None:
+    return format_time(datetime.fromtimestamp(ts, UTC)) if ts is not None else None
+
+
+def stalled(rt: Runtime, now: float) -> str | None:
+    """Why the engine of this replica is stalled, or None."""
+    worker = rt.worker
+    if not worker.leader:
+        return None
+    failing = worker.guard.failing_since
+    if failing is not None and now - failing >= STALL_AFTER:
+        return f"engine batches failing for {now - failing:.0f} s"
+    last = worker.guard.last_ok
+    quiet = max(30.0, 10 * worker.tick)
+    if last is not None and now - last > quiet:
+        return f"no engine batch finished for {now - last:.0f} s"
+    return None
+
+
+def _readiness(rt: Runtime) -> dict[str, Any]:
+    now = time.time()
+    worker = rt.worker
+    cursor = worker.cursor if worker.leader else progress.stored_cursor(rt.store)
+    rows, seconds = progress.lag(rt.store, cursor, now)
+    reasons = []
+    why = stalled(rt, now)
+    if why:
+        reasons.append(why)
+    svc = rt.config.service
+    if seconds > svc.max_ready_lag:
+        reasons.append(f"the oldest unhandled event waits {seconds:.0f} s (max_ready_lag {svc.max_ready_lag:g} s)"
+                       + ("" if worker.leader else "; no replica keeps up"))
+    if rows > svc.max_ready_lag_rows:
+        reasons.append(f"{rows} events wait (max_ready_lag_rows {svc.max_ready_lag_rows})")
+    return {"ready": not reasons, "reasons": reasons, "leader": worker.leader, "cursor": cursor,
+            "lag_rows": rows, "lag_seconds": round(seconds, 3)}
+
+
+async def get_ready(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    try:
+        doc = await asyncio.to_thread(_readiness, rt)
+    except Exception as exc:
+        return _json({"status": "not ready", "reasons": [f"store: {exc.__class__.__name__}"]}, 503)
+    rt.metrics.engine_ready.set(1 if doc["ready"] else 0)
+    return _json({"status": "ready" if doc["ready"] else "not ready", **doc}, 200 if doc["ready"] else 503)
+
+
+async def get_healthz(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    try:
+        await asyncio.to_thread(rt.store.inbox_max)
+    except Exception as exc:
+        return _json({"status": "unhealthy", "store": str(exc.__class__.__name__)}, 503)
+    why = stalled(rt, time.time())
+    doc = {"status": "stalled" if why else "ok", "leader": rt.worker.leader, "engine_cursor": rt.worker.cursor,
+           "open_tickets": len(rt.worker.engine.tickets)}
+    if why:
+        doc["reason"] = why
+    return _json(doc, 503 if why else 200)
+
+
+async def get_quarantine(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    try:
+        limit = min(max(int(request.query.get("limit", "200")), 0), 5000)
+        offset = min(max(int(request.query.get("offset", "0")), 0), 2**62)
+    except ValueError:
+        return _json({"status": "error", "error": "limit and offset must be whole numbers"}, 400)
+    items = await asyncio.to_thread(qstore.rows, rt.store, limit, offset)
+    total = await asyncio.to_thread(qstore.count, rt.store)
+    return _json({"quarantine": items, "total": total})
+
+
+def unbound_rows(rt: Runtime) -> list[list[Any]]:
+    """The leader's list from memory; another replica reads the state the leader stored."""
+    if rt.worker.leader:
+        return list(rt.worker.guard.unbound)
+    _, state = rt.store.load_engine()
+    return list((state or {}).get("unbound", []))
+
+
+async def get_unbound(request: web.Request) -> web.Response:
+    rt = request.app[RUNTIME]
+    rows = await asyncio.to_thread(unbound_rows, rt)
+    rows.sort(key=lambda r: (-float(r[5]), r[0], r[1], r[2]))
+    return _json({"unbound": [{"source": r[0], "label": r[1], "value": r[2], "count": r[3],
+                               "first_seen": _when(r[4]), "last_seen": _when(r[5])} for r in rows],
+                  "events": sum(int(r[3]) for r in rows)})
+
+
+async def update_metrics(rt: Runtime) -> None:
+    """The figures /metrics shows that are read from the store when it is scraped."""
+    def read() -> tuple[int, float, int]:
+        cursor = rt.worker.cursor if rt.worker.leader else progress.stored_cursor(rt.store)
+        rows, seconds = progress.lag(rt.store, cursor, time.time())
+        return rows, seconds, qstore.count(rt.store)
+
+    rows, seconds, size = await asyncio.to_thread(read)
+    rt.metrics.inbox_lag.set(rows)
+    rt.metrics.inbox_lag_seconds.set(seconds)
+    rt.metrics.quarantine_size.set(size)
+
+
+async def console_note(rt: Runtime) -> str:
+    """A line for the agent console: what needs the inventory owner's or an engineer's eye."""
+    size = await asyncio.to_thread(qstore.count, rt.store)
+    unbound = await asyncio.to_thread(unbound_rows, rt)
+    return (f"<p>Needs attention: <a href=/api/v1/quarantine>{size} set aside</a> (items the engine could "
+            f"not handle) · <a href=/api/v1/unbound>{len(unbound)} unknown names</a> "
+            f"({escape(str(sum(int(r[3]) for r in unbound)))} events the inventory does not cover)</p>")
+
+
+def routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/ready", get_ready)
+    r.add_get("/api/v1/quarantine", get_quarantine)
+    r.add_get("/api/v1/unbound", get_unbound)
+
+
+__all__ = ["console_note", "get_healthz", "routes", "stalled", "update_metrics"]
