@@ -248,13 +248,45 @@ class Op:
 OP_KINDS = ("maintenance", "silence", "callback", "ack", "resolve", "office_answer")
 
 
-def op_from_dict(raw: dict[str, Any], received_at: datetime | None = None) -> Op:
+# The arguments of each op and the JSON types they may have (None: may be absent or null).
+_OP_ARGS: dict[str, dict[str, tuple[type, ...]]] = {
+    "maintenance": {"client": (str,), "site": (str, type(None)), "starts_at": (str,), "ends_at": (str,),
+                    "reason": (str, type(None))},
+    "silence": {"matchers": (dict,), "starts_at": (str, type(None)), "ends_at": (str,),
+                "comment": (str, type(None)), "mute": (bool, type(None))},
+    "callback": {"person": (str,), "ticket": (str, type(None))},
+    "ack": {"ticket": (str,), "by": (str, type(None))},
+    "resolve": {"ticket": (str,), "by": (str, type(None))},
+    "office_answer": {"ticket": (str,), "answer": (str,)},
+}
+
+
+def op_from_dict(raw: Any, received_at: datetime | None = None) -> Op:
+    """Validate one operation; EventError says what is wrong (unknown kinds, fields, types, times)."""
+    if not isinstance(raw, dict):
+        raise EventError(f"an op must be a JSON object, got {type(raw).__name__}")
     kind = raw.get("op")
     if kind not in OP_KINDS:
-        raise EventError(f"op: expected one of {', '.join(OP_KINDS)}, got {kind!r}")
-    at = parse_time(raw["at"], "at") if raw.get("at") else (received_at or utcnow())
+        raise EventError(f"op: expected one of {', '.join(OP_KINDS)}, got {str(kind)[:40]!r}")
+    at = _check_time(parse_time(raw["at"], "at"), "at") if raw.get("at") else None
     args = {k: v for k, v in raw.items() if k not in ("op", "at")}
-    return Op(kind=kind, at=at, args=args)
+    spec = _OP_ARGS[kind]
+    for key, value in args.items():
+        if key not in spec:
+            raise EventError(f"{kind}: unknown field {key[:40]!r}")
+        if not isinstance(value, spec[key]):
+            raise EventError(f"{kind}.{key}: expected {' or '.join(t.__name__ for t in spec[key])}")
+    for key, types in spec.items():
+        if type(None) not in types and key not in args and not (kind == "silence" and key == "matchers"):
+            raise EventError(f"{kind}.{key}: required")
+    for key in ("starts_at", "ends_at"):
+        if isinstance(args.get(key), str):
+            _check_time(parse_time(args[key], key), key)
+    matchers = args.get("matchers")
+    if kind == "silence" and (not isinstance(matchers, dict) or not matchers or
+                              not all(isinstance(v, str) for v in matchers.values())):
+        raise EventError("silence.matchers: expected a non-empty object of label: matcher strings")
+    return Op(kind=kind, at=at or received_at or utcnow(), args=args)
 
 
 # ---------------------------------------------------------------- tickets

@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -898,6 +899,11 @@ class Engine:
             self.maintenances = [m for m in self.maintenances if m["end"] >= t - 86400]
             return {"ok": True}
         if op.kind == "silence":
+            try:  # a matcher that cannot be compiled would fail every later event: refuse it here
+                for label, spec in dict(a.get("matchers") or {}).items():
+                    parse_matcher(str(label), str(spec))
+            except (re.error, OverflowError, RecursionError) as exc:
+                raise EventError(f"silence.matchers: bad regular expression: {exc}") from exc
             start = _ts(parse_time(a.get("starts_at"), "starts_at")) if a.get("starts_at") else t
             end = _ts(parse_time(a.get("ends_at"), "ends_at"))
             self.silences.append({"matchers": dict(a.get("matchers") or {}), "start": start, "end": end,
