@@ -63,7 +63,8 @@ def test_bad_mix_then_a_normal_outage(tmp_path: Path, db_url: str) -> None:
                 assert status == 200, (body, answer)
             refused = {
                 "value": [{"labels": {"metric": "share_used_bytes", "share": "acme-docs"}, "value": 1e20}],
-                "starts_at": [_alert({"alertname": "X", "client": "acme"}, early) | {"starts_at": "9999-12-31T23:59:59Z"}],
+                "starts_at": [_alert({"alertname": "X", "client": "acme"}, early)
+                              | {"starts_at": "9999-12-31T23:59:59Z"}],
             }
             for field, body in refused.items():
                 status, answer = w.request("POST", "/api/v1/events", body)
