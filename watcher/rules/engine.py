@@ -903,7 +903,7 @@ class Engine:
                 for label, spec in dict(a.get("matchers") or {}).items():
                     parse_matcher(str(label), str(spec))
             except (re.error, OverflowError, RecursionError) as exc:
-                raise EventError(f"silence.matchers: bad regular expression: {exc}") from exc
+                return {"skipped": f"silence.matchers: bad regular expression: {exc}"}
             start = _ts(parse_time(a.get("starts_at"), "starts_at")) if a.get("starts_at") else t
             end = _ts(parse_time(a.get("ends_at"), "ends_at"))
             self.silences.append({"matchers": dict(a.get("matchers") or {}), "start": start, "end": end,
