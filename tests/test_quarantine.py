@@ -179,3 +179,24 @@ def test_an_op_that_fails_answers_with_the_reason(worker: EngineWorker, monkeypa
     _run(worker, T0)
     assert worker.store.op_result(seq) == {"error": "set aside: KeyError: 'injected'"}
     assert qstore.rows(worker.store)[0]["kind"] == "op"
+
+
+def test_a_timer_whose_result_cannot_be_stored_is_set_aside(worker: EngineWorker,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outage's hold expires in a step without rows: the failed commit is the timer's."""
+    original = Engine._on_due
+
+    def due(self: Engine, g: Group, t: float) -> None:
+        original(self, g, t)
+        if g.rule == "site-internet":
+            self.silences.append({"matchers": {"x": "y"}, "start": 0, "end": 2**70, "reason": "", "mute": False})
+
+    monkeypatch.setattr(Engine, "_on_due", due)
+    _post(worker, [_probe("https://vpn.acme.example/", T0), _probe("203.0.113.10:443", T0)])
+    _run(worker, T0 + 1800)
+    items = qstore.rows(worker.store)
+    assert [(i["kind"], i["payload"].split("|")[:2]) for i in items] == [("timer", ["group", "site-internet"])], items
+    assert "cannot be stored" in items[0]["reason"]
+    _, state = worker.store.load_engine()
+    assert state is not None and not state["silences"]
+    assert worker.guard.failing_since is None and not _tickets(worker), "as if the hold had never expired"

@@ -281,7 +281,6 @@ class EngineWorker:
         try:
             return self._step()
         except guard.SetAside:
-            self.metrics.quarantined_items.inc()
             self._load()
             return True
         except guard.CommitFailed as exc:
@@ -296,11 +295,15 @@ class EngineWorker:
         log.error("inbox row %d (%s) set aside: %s", seq, kind, reason)
         qstore.add(self.store, qstore.Quarantined(seq, kind, reason, payload), self.clock())
         self.guard.skip[seq] = reason
+        self.metrics.quarantined_items.inc()
 
-    def _set_aside_timer(self, exc: TimerError) -> None:
-        log.error("engine timer set aside at inbox row %d: %s", self.cursor, exc)
-        qstore.add(self.store, qstore.Quarantined(self.cursor, "timer", str(exc), exc.ident), self.clock())
-        self.guard.skip_timer(self.engine, exc.ident)
+    def _set_aside_timer(self, exc: TimerError | None, ident: str = "", reason: str = "") -> None:
+        if exc is not None:
+            ident, reason = exc.ident, str(exc)
+        log.error("engine timer set aside at inbox row %d: %s", self.cursor, reason)
+        qstore.add(self.store, qstore.Quarantined(self.cursor, "timer", reason, ident), self.clock())
+        self.guard.skip_timer(self.engine, ident)
+        self.metrics.quarantined_items.inc()
 
     def _step(self) -> bool:
         """One batch: returns True when it handled inbox rows (there may be more)."""
@@ -372,11 +375,15 @@ class EngineWorker:
             except Exception as exc:
                 if guard.is_infrastructure(exc):
                     raise
-                if not tracing:
+                if rows and not tracing:
                     raise guard.CommitFailed(last, exc) from exc
                 if rows:
                     seq, kind, _, payload = rows[0]
                     self._set_aside(seq, kind, f"its result cannot be stored: {guard.reason(exc)}", payload)
+                    raise guard.SetAside from exc
+                if changes.fired:  # no row in this step: the timers it fired made the state unstorable
+                    for ident in changes.fired:
+                        self._set_aside_timer(None, ident, f"its result cannot be stored: {guard.reason(exc)}")
                     raise guard.SetAside from exc
                 raise
             self._unwritten.clear()

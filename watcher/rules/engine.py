@@ -145,6 +145,7 @@ class Changes:
     tickets: list[Ticket]
     notices: list[Notice]
     material: bool = True
+    fired: list[str] = field(default_factory=list)  # timers fired (``timer_ident``), to trace a failed commit
 
 
 class Engine:
@@ -172,6 +173,7 @@ class Engine:
         self._dirty: dict[str, Ticket] = {}
         self._notices: list[Notice] = []
         self._material = False
+        self._fired: list[str] = []
         self._routes: dict[str, list[tuple[Rule, str, int]]] = {}
         self._metric_rules: dict[str, list[tuple[Rule, str]]] = {}
         for r in rules.rules:
@@ -205,10 +207,11 @@ class Engine:
         self._advance_to(_ts(now))
 
     def drain(self) -> Changes:
-        changes = Changes(list(self._dirty.values()), self._notices, self._material)
+        changes = Changes(list(self._dirty.values()), self._notices, self._material, self._fired)
         self._dirty = {}
         self._notices = []
         self._material = False
+        self._fired = []
         return changes
 
     def next_due(self) -> datetime | None:
@@ -260,6 +263,8 @@ class Engine:
             if self.skip_timers and timer_ident(kind, key, due) in self.skip_timers:
                 continue
             self.clock = max(self.clock, due)
+            if len(self._fired) < 1000:
+                self._fired.append(timer_ident(kind, key, due))
             try:
                 self._fire(kind, key, self.clock)
             except Exception as exc:
