@@ -95,7 +95,7 @@ def test_bad_lines_are_reported_and_the_rest_is_replayed(config_path: Path, tmp_
         assert f"noisy.jsonl:{n}: skipped, cannot be read:" in b.stderr, (n, b.stderr)
     assert "noisy.jsonl:11: callback op skipped: no person 'nobody'" in b.stderr
     assert "noisy.jsonl:12: maintenance op skipped: no client 'ghost'" in b.stderr
-    assert "noisy.jsonl:14: its time" in b.stderr
+    assert "noisy.jsonl:14: its time" in b.stderr and "far from the stream" in b.stderr
     assert "7 lines skipped" in b.stderr
     assert {(u["label"], u["value"]) for u in noisy_doc["stats"]["unbound"]} == {("client", "newclient")}
 

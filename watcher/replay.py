@@ -72,12 +72,12 @@ def _timed(items: Iterator[tuple[int, datetime | None, Event | Op]], source: str
         following = next(items, None)
         n, at, item = pending
         t = at.timestamp() if at is not None else None
-        if t is not None and last is not None and t > last + MAX_JUMP:
-            nxt = following[1].timestamp() if following is not None and following[1] is not None else None
-            if nxt is None or t > nxt + MAX_JUMP:
-                log.warning("%s:%d: its time %s is far ahead of the stream; handled at the stream's time",
-                            source, n, at.isoformat() if at else None)
-                t = last
+        nxt = following[1].timestamp() if following is not None and following[1] is not None else None
+        ahead = t is not None and (t > last + MAX_JUMP if last is not None else nxt is not None)
+        if ahead and t is not None and (nxt is None or abs(t - nxt) > MAX_JUMP):
+            log.warning("%s:%d: its time %s is far from the stream's; handled at the stream's time",
+                        source, n, at.isoformat() if at else None)
+            t = last if last is not None else nxt
         if t is None:
             t = last
         if t is not None:
