@@ -172,13 +172,15 @@ class HttpReceiver:
     raw text when it is not JSON); ``bodies`` are only the bodies.  ``status`` is the answer
     it gives (set it to 500 to play a failing notifier: those requests are still recorded
     in ``requests`` but not in ``bodies``, which holds what was accepted).  ``stop()`` and
-    ``start()`` again on the same port play a notifier that is down.
+    ``start()`` again on the same port play a notifier that is down.  ``delay`` seconds pass
+    between reading a request and answering it (a slow receiver: the body is already in).
     """
 
     def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
         self.host = host
         self.port = port or free_port(host)
         self.status = 200
+        self.delay = 0.0
         self._requests: _Inbox[dict[str, Any]] = _Inbox("HTTP request(s)")
         self._accepted: _Inbox[Any] = _Inbox("accepted JSON bodies")
         self._server: ThreadingHTTPServer | None = None
@@ -254,6 +256,8 @@ class HttpReceiver:
                 if 200 <= status < 300:
                     receiver._accepted.add(body)
                 payload = b'{"ok": true}' if status < 300 else b'{"error": "simulated failure"}'
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

@@ -38,3 +38,14 @@ def test_page_escapes_and_offers_the_actions() -> None:
     assert "act('T-000001','ack')" in page and "act('T-000002','ack')" not in page
     assert "act('T-000002','resolve')" in page and "(call owed)" in page
     assert "1 h 20 min left" in page and "2 open" in page
+
+
+def test_clock_of_an_escalated_ticket_shows_the_teams_deadline_and_misses() -> None:
+    esc = {"team": "Serwis IT", "react_by": "2026-11-02T12:00:00Z", "resolve_by": "2026-11-03T12:00:00Z",
+           "reacted_at": None, "reaction_missed": False, "resolution_missed": False}
+    assert console.clock(doc(escalation=esc), NOW) == ("ok", "with Serwis IT, react by 2026-11-02T12:00:00Z")
+    acked = doc(status="acknowledged", escalation=dict(esc, reacted_at="2026-11-02T10:00:00Z"))
+    assert console.clock(acked, NOW) == ("ok", "with Serwis IT, resolve by 2026-11-03T12:00:00Z")
+    late = doc(escalation=dict(esc, reaction_missed=True, resolution_missed=True))
+    assert console.clock(late, NOW) == ("breached", "Serwis IT: reaction and resolution missed")
+    assert "escalate('T-000001')" in console.render([doc()], NOW)

@@ -88,7 +88,9 @@ def test_two_tickets_for_one_person_at_once_are_one_digest_message(tmp_path: Pat
             start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
             w.request("POST", "/api/v1/events", [
                 probe("https://vpn.acme.example/", "firing", start), probe("203.0.113.10:443", "firing", start),
-                {"labels": {"alertname": "MailServerDown", "client": "acme", "severity": "critical"}}])
+                # a full mailbox, not "mail server down": that notice cannot go into the server that is down
+                    {"labels": {"alertname": "MailboxQuotaNearlyFull", "mailbox": "jan.kowalski@acme.example",
+                                "client": "acme", "severity": "warning"}}])
             w.wait_until(lambda: len(w.request("GET", "/api/v1/tickets")[1]["tickets"]) == 2, what="two tickets")
             smtp.wait_for(3, timeout=30)
             time.sleep(2)

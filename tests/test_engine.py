@@ -185,7 +185,7 @@ def test_resends_and_second_sender_are_duplicates(run: Run) -> None:
     assert len(run.told("opened")) == 2
 
 
-def test_callbacks_get_resolved_notice_and_are_marked_done(run: Run) -> None:
+def test_callbacks_get_resolved_notice_and_stay_owed_until_the_call(run: Run) -> None:
     run.at(0, **PROBE1)
     run.at(0, **PROBE2)
     run.advance(3)
@@ -195,9 +195,14 @@ def test_callbacks_get_resolved_notice_and_are_marked_done(run: Run) -> None:
     run.advance(45)
     tk = next(iter(run.tickets.values()))
     assert tk.status == "resolved"
-    assert tk.callbacks[0].person == "jan" and tk.callbacks[0].done_at is not None
+    assert tk.callbacks[0].person == "jan" and tk.callbacks[0].done_at is None, "the notice is no call"
     resolved = [n for n in run.notices if n.kind == "resolved"]
     assert sorted(n.to for n in resolved) == ["ewa", "jan"], "each exactly once"
+    assert run.op(50, "call", ticket=tk.id, person="jan", outcome="no_answer")["tickets"] == [tk.id]
+    assert tk.callbacks[0].done_at is None and tk.callbacks[0].calls[0]["outcome"] == "no_answer"
+    assert run.op(55, "call", ticket=tk.id, person="jan", outcome="reached", note="ok", by="ag")["tickets"]
+    assert tk.callbacks[0].how == "called" and tk.callbacks[0].calls[1]["note"] == "ok"
+    assert run.op(56, "call", ticket=tk.id, person="jan")["tickets"] == [], "nothing owed any more"
 
 
 def test_maintenance_gives_planned_ticket_without_opened_or_escalation(run: Run) -> None:

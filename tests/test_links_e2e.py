@@ -4,6 +4,7 @@ once, and fail when altered, reused, or used for another person or ticket."""
 from __future__ import annotations
 
 import re
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,8 +18,8 @@ from tests.test_e2e import probe, write_config
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/l/[A-Za-z0-9_\-.=]+")
 
 
-def post(url: str) -> int:
-    req = urllib.request.Request(url, data=b"", method="POST")
+def post(url: str, form: dict[str, str] | None = None) -> int:
+    req = urllib.request.Request(url, data=urllib.parse.urlencode(form or {}).encode(), method="POST")
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return int(resp.status)
@@ -48,12 +49,17 @@ def test_callback_and_office_links(tmp_path: Path) -> None:
 
             with urllib.request.urlopen(jan_link, timeout=10) as resp:  # GET only shows the form
                 assert resp.status == 200
+                page = resp.read().decode()
+            # Polish first, in the words of the mail, with the optional wishes
+            assert page.index("Proszę o telefon po usunięciu usterki") < page.index("Please call me")
+            assert "name=phone" in page and "name=preferred_time" in page and "Powiadom" not in page
             assert w.request("GET", f"/api/v1/tickets/{tid}")[1]["callbacks"] == []
             token = jan_link.rsplit("/", 1)[1]
             forged = jan_link[: -len(token)] + token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
             assert post(forged) == 403
-            assert post(jan_link) == 200
-            assert [c["person"] for c in w.request("GET", f"/api/v1/tickets/{tid}")[1]["callbacks"]] == ["jan.kowalski"]
+            assert post(jan_link, {"phone": "+48 601 000 000", "preferred_time": "po 15:00"}) == 200
+            (cb,) = w.request("GET", f"/api/v1/tickets/{tid}")[1]["callbacks"]
+            assert (cb["person"], cb["phone"], cb["preferred_time"]) == ("jan.kowalski", "+48 601 000 000", "po 15:00")
             assert post(jan_link) == 410, "a link works once"
 
             planned = next(u for u in office_links if post_preview(u) == "planned")
@@ -70,4 +76,4 @@ def post_preview(url: str) -> str:
     """Which action a link's confirmation page offers (planned or failure)."""
     with urllib.request.urlopen(url, timeout=10) as resp:
         page = resp.read().decode()
-    return "planned" if "planned" in page.lower() else "failure"
+    return "failure" if "awaria" in page.lower() else "planned"

@@ -81,7 +81,8 @@ def test_polish_reads_as_polish_with_diacritics() -> None:
     message = render("opened", "pl", context())
     assert message.subject == "Brak internetu w lokalizacji Biuro Kraków"
     assert message.text.startswith("Dzień dobry,\n\nnasz system monitorowania wykrył dziś o 09:17 ")
-    assert "oddzwonić" in message.text and "https://watcher.example/l/cb?t=a.b" in message.text
+    assert "abyśmy zadzwonili po usunięciu usterki" in message.text
+    assert "https://watcher.example/l/cb?t=a.b" in message.text
     assert "Ustalamy właśnie z biurem, czy to planowana przerwa, czy nagła awaria." in message.text
     assert "Pozdrawiamy\nHelpdesk IT" in message.text
     assert 'href="https://watcher.example/l/cb?t=a.b"' in (message.html or "")
@@ -104,7 +105,7 @@ def test_mail_wording_tells_one_mailbox_from_the_whole_server() -> None:
 def test_advice_names_the_folder_and_the_kinds_of_files() -> None:
     message = render("advice", "pl", context("disk"))
     assert message.subject == "Prośba o sprawdzenie folderu „Jan” na dysku sieciowym Projekty"
-    assert "zajęty już w 92%" in message.text
+    assert "jest już zajęty w 92%" in message.text
     assert "za około 4 dni" in message.text
     assert "najwięcej miejsca zajmują w nim zdjęcia i filmy" in message.text
     assert "przenieść poza dysk firmowy" in message.text
@@ -138,10 +139,10 @@ def test_escalated_tells_admins_what_where_since_and_sla() -> None:
 
 def test_resolved_confirms_the_callback_only_to_who_asked() -> None:
     asked = render("resolved", "pl", context(resolved_at="2026-11-02T09:40:00Z"))
-    assert "przywrócony dziś o 10:40" in asked.text and "oddzwonimy" in asked.text
+    assert "przywrócony dziś o 10:40" in asked.text and "zadzwonimy" in asked.text
     other = context(resolved_at="2026-11-02T09:40:00Z")
     other["person"] = {"id": "ewa.nowak", "name": "Ewa Nowak", "language": "pl"}
-    assert "oddzwonimy" not in render("resolved", "pl", other).text
+    assert "zadzwonimy" not in render("resolved", "pl", other).text
 
 
 def test_planned_notice_is_calm_and_gives_the_window() -> None:

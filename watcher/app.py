@@ -224,14 +224,16 @@ def _serve_workers(config: Config) -> int:
 
     Every worker takes requests and group-commits its own batches; one at a time runs the
     engine (the store's leadership lock) and the notifier claims rows with locks, so the
-    outcome is the same as with one process.  Only worker 0 runs the collectors and the
-    SNMP receiver.  If a worker dies the others are stopped and the service exits non-zero,
-    for the supervisor (systemd) to restart it whole.
+    outcome is the same as with one process.  Only worker 0 (or its replacement) runs the
+    collectors and the SNMP receiver.  The parent replaces a worker that dies and stops the
+    service only when deaths keep coming (watcher.workers.Supervisor).
     """
+    from watcher.workers import Supervisor
+
     Store(config.service.db_url).close()  # migrate once, before the workers start
     sock = _listen_socket(config.service.listen)
-    children: list[int] = []
-    for index in range(config.service.workers):
+
+    def spawn(index: int) -> int:
         pid = os.fork()
         if pid == 0:  # the worker: nothing of the parent's runs here but the config and the socket
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -244,36 +246,16 @@ def _serve_workers(config: Config) -> int:
                 log.exception("worker %d failed", index)
             finally:
                 os._exit(code)
-        children.append(pid)
+        return pid
+
+    supervisor = Supervisor(config.service.workers, spawn)
     host, port = sock.getsockname()[:2]
-    log.info("%d worker processes", len(children))
+    log.info("%d worker processes", config.service.workers)
     print(f"watcher listening on http://{host}:{port}/", flush=True)
-
-    def forward(sig: int, _frame: Any) -> None:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, sig)
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, forward)
-    code = 0
-    alive = set(children)
-    while alive:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        alive.discard(pid)
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            from prometheus_client import multiprocess
-
-            multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
-        if os.waitstatus_to_exitcode(status) != 0 and alive:
-            log.error("worker %d ended with %d; stopping the others", pid, os.waitstatus_to_exitcode(status))
-            code = 1
-            forward(signal.SIGTERM, None)
-    sock.close()
-    return code
+    try:
+        return supervisor.run()
+    finally:
+        sock.close()
 
 
 STOP_DEADLINE = 9.0  # SIGTERM to exit, in seconds, whatever state the service is in

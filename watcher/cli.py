@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     rt = rsub.add_parser("test", help="what the rules would do with one event, and why")
     _config_arg(rt)
     rt.add_argument("event", type=Path)
+    from watcher import cli_helpdesk
+
+    cli_helpdesk.add_parsers(sub, _config_arg)
     return parser
 
 
@@ -81,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         return _rules_test(config, args.event)
     if args.command == "report":
         return _report(config, args)
+    from watcher import cli_helpdesk
+
+    if args.command in cli_helpdesk.COMMANDS:
+        return cli_helpdesk.run(config, args)
     if args.workers is not None and args.workers < 1:
         print("error: --workers: at least 1", file=sys.stderr)
         return 2
@@ -88,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     if (args.workers or config.service.workers) > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # prometheus_client reads this when it is first imported, so it is set here, before
         # the service's modules load: every worker then writes its metrics where /metrics adds them up
-        import tempfile
+        from watcher.workers import metrics_dir as new_metrics_dir
 
-        metrics_dir = tempfile.mkdtemp(prefix="watcher-metrics-")
+        metrics_dir = new_metrics_dir()
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from watcher.app import serve
 

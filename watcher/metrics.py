@@ -1,4 +1,14 @@
-"""watcher's own Prometheus metrics, on a registry of their own (tests get a fresh one)."""
+"""watcher's own Prometheus metrics, on a registry of their own (tests get a fresh one).
+
+Three kinds, so that a scrape means the same whichever worker or replica answers it:
+
+* figures of the database (inbox lag, engine cursor, open tickets, the outbox): not here,
+  but read from the store at scrape time (``watcher.status.FiguresCollector``);
+* counters and histograms of work done (events taken, notices sent): with several worker
+  processes, added up over the workers by prometheus_client's multiprocess mode;
+* gauges about one process (its collectors, its SNMP receiver, whether it runs the engine):
+  with several workers each keeps its own series, labelled ``pid`` (multiprocess ``liveall``).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +16,30 @@ import os
 from functools import partial
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client.registry import Collector
 
 
-def exposition(registry: CollectorRegistry) -> bytes:
-    """The text /metrics serves.  With several worker processes (prometheus_client's
-    multiprocess mode, set up by ``watcher serve --workers``) it adds up every worker's
-    counters and histograms and shows each gauge's most recent value."""
+def exposition(registry: CollectorRegistry, shared: Collector | None = None) -> bytes:
+    """The text /metrics serves: this process's metrics, or with several worker processes
+    (prometheus_client's multiprocess mode, set up by ``watcher serve --workers``) every
+    worker's counters added up and each worker's gauges; then the ``shared`` figures."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         merged = CollectorRegistry()
         multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
-        return generate_latest(merged)
-    return generate_latest(registry)
+        registry = merged
+    body = generate_latest(registry)
+    if shared is not None:
+        extra = CollectorRegistry(auto_describe=False)
+        extra.register(shared)
+        body += generate_latest(extra)
+    return body
 
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        gauge = partial(Gauge, registry=r, multiprocess_mode="livemostrecent")
+        gauge = partial(Gauge, registry=r, multiprocess_mode="liveall")
         self.events_received = Counter("watcher_events_received", "Events accepted (stored), by source",
                                        ["source"], registry=r)
         self.events_duplicate = Counter("watcher_events_duplicate", "Events that repeated an occurrence "
@@ -40,18 +56,12 @@ class Metrics:
                                         ["category"], registry=r)
         self.notifications = Counter("watcher_notifications", "Notification deliveries, by kind and result "
                                      "(sent, retry, dead)", ["kind", "result"], registry=r)
-        self.inbox_lag = gauge("watcher_inbox_lag", "Stored events the engine has not handled yet")
-        self.outbox_depth = gauge("watcher_outbox", "Notifications in the outbox, by state", ["state"])
-        self.open_tickets = gauge("watcher_open_tickets", "Tickets open in the engine")
-        self.unbound_events = gauge("watcher_unbound_events", "Events that bound to no client of the "
-                                    "inventory (kept, counted)")
+        self.engine_leader = gauge("watcher_process_engine_leader", "1 while this process runs the engine "
+                                   "(per process)")
         self.quarantined_items = Counter("watcher_quarantined", "Items (events, ops, timers) the engine set "
                                          "aside because handling them failed", registry=r)
-        self.quarantine_size = gauge("watcher_quarantine_size", "Items in the quarantine (GET /api/v1/quarantine)")
-        self.inbox_lag_seconds = gauge("watcher_inbox_lag_seconds", "How long the oldest stored event the "
-                                       "engine has not handled yet has waited")
-        self.engine_ready = gauge("watcher_ready", "1 while /ready says this process is ready for work")
-        self.unrouted_events = gauge("watcher_unrouted_events", "Events that no rule names (recorded only)")
+        self.engine_ready = gauge("watcher_process_ready", "1 while /ready says this process is ready for work "
+                                  "(per process)")
         self.ingest_seconds = Histogram("watcher_ingest_seconds", "Time to accept one ingest request, "
                                         "durably", ["path"], registry=r,
                                         buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))

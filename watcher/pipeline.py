@@ -21,7 +21,8 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,10 +34,36 @@ from watcher.metrics import Metrics
 from watcher.model import Event, EventError, Op, op_from_dict
 from watcher.rules import Engine
 from watcher.rules.engine import TimerError
+from watcher.status import StatusPublisher
 from watcher.store import InboxRow, Store
 from watcher.store import quarantine as qstore
+from watcher.store.status import publish_status
 
 log = logging.getLogger(__name__)
+
+
+class RecentKeys:
+    """Occurrence keys this process has seen committed, newest kept, bounded.
+
+    A monitoring storm is mostly re-sends of alerts already stored (Prometheus repeats every
+    firing alert each evaluation); recognising them here answers them without serialising
+    them or asking the database, which is what makes re-sends cheap.  Only a cache: a key
+    not found here is still deduplicated by the inbox's unique index, so a miss (another
+    worker's rows, a restart, an evicted key) costs time, never correctness.
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self._old: set[str] = set()
+        self._new: set[str] = set()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._new or key in self._old
+
+    def add_all(self, keys: Iterable[str]) -> None:
+        self._new.update(keys)
+        if len(self._new) >= self.limit:  # two generations: the older half is dropped at once
+            self._old, self._new = self._new, set()
 
 
 class Ingestor:
@@ -49,6 +76,7 @@ class Ingestor:
         self._queue: asyncio.Queue[tuple[list[InboxRow], asyncio.Future[list[int | None]],
                                          Callable[[list[int | None]], None] | None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self.committed = RecentKeys()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ingest-writer")
@@ -91,6 +119,7 @@ class Ingestor:
                         fut.set_exception(exc)
                     self._queue.task_done()
                 continue
+            self.committed.add_all(r.occ_key for r in rows if r.kind == "event")
             pos = 0
             for b_rows, fut, before_wake in batch:
                 got = seqs[pos:pos + len(b_rows)]
@@ -136,20 +165,23 @@ class EngineWorker:
         self._primed_lock = threading.Lock()  # prime() runs on the event loop, _step in a thread
         self.guard = guard.Guard()
         self._unwritten_rows = 0
+        self._write_whole = False
         self._last_commit = 0.0
         self.commit_interval = 2.0
+        self.status = StatusPublisher(clock=clock)
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
         self._task = asyncio.create_task(self._run(), name="engine-worker")
 
     def _load(self) -> None:
-        self.cursor, state, self.epoch = self.store.load_engine_epoch()
+        self.cursor, state, self.epoch, inline = self.store.load_engine_state()
         with self._primed_lock:
             self._primed.clear()
         self._unwritten.clear()
         self._unwritten_rows = 0
         self.engine = Engine(self.config.rules, self.config.inventory, state)
+        self._write_whole = inline
         self.guard.loaded(self.engine, *qstore.skipped_after(self.store, self.cursor))
 
     async def stop(self, timeout: float = 3.0) -> None:
@@ -264,6 +296,7 @@ class EngineWorker:
             return False
         if lead and not self.leader:
             await asyncio.to_thread(self._load)
+            self.status.lead()
             log.info("this replica runs the engine (inbox cursor %d)", self.cursor)
         elif not lead and self.leader:
             log.warning("another replica runs the engine now")
@@ -313,6 +346,7 @@ class EngineWorker:
             state = self.engine.snapshot()
             self.config = cfg
             self.engine = Engine(cfg.rules, cfg.inventory, state)
+            self._write_whole = True  # a rule that is gone drops its groups: rewrite them all
         tracing = self.guard.tracing(self.cursor)
         rows = self.store.read_inbox(self.cursor, 1 if tracing else self.batch)
         engine = self.engine
@@ -365,13 +399,16 @@ class EngineWorker:
         # after a crash the engine replays the inbox from the stored cursor and restores it.
         due = self._unwritten_rows and (self.clock() - self._last_commit >= self.commit_interval
                                         or self._unwritten_rows >= 20_000)
+        status = self.status.row(engine, last, self.epoch)
         if changes.material or changes.notices or answers or due or tracing or \
                 (self._stopping and self._unwritten_rows):
             try:
-                self.epoch = self.store.commit_batch(last, engine.snapshot(), list(self._unwritten.values()),
+                self.epoch = self.store.commit_batch(last, engine.delta(whole=self._write_whole),
+                                                     list(self._unwritten.values()),
                                                      changes.notices, self.clock(), op_answers=answers,
                                                      epoch=self.epoch,
-                                                     notice_delay=self.config.service.notify.digest_window)
+                                                     notice_delay=self.config.service.notify.digest_window,
+                                                     status=status)
             except Exception as exc:
                 if guard.is_infrastructure(exc):
                     raise
@@ -386,10 +423,15 @@ class EngineWorker:
                         self._set_aside_timer(None, ident, f"its result cannot be stored: {guard.reason(exc)}")
                     raise guard.SetAside from exc
                 raise
+            self.status.written(replace(status, epoch=self.epoch))
             self._unwritten.clear()
             self._unwritten_rows = 0
+            self._write_whole = False
             self._last_commit = self.clock()
             self.guard.forget_before(last)
+        elif self.status.due(status):
+            publish_status(self.store, status)
+            self.status.written(status)
         self._results.update(answers)
         while len(self._results) > 10_000:
             self._results.pop(next(iter(self._results)))
@@ -402,9 +444,6 @@ class EngineWorker:
                 self.metrics.tickets_opened.labels(tk.category).inc()
                 self._seen_open.add(tk.id)
         self.guard.publish(engine)
-        self.metrics.open_tickets.set(len(engine.tickets))
-        self.metrics.unbound_events.set(engine.unbound)
-        self.metrics.unrouted_events.set(engine.unrouted)
         if changes.notices:
             self.on_notices()
         if rows or changes.tickets:

@@ -30,6 +30,15 @@ async function act(id, what) {
   if (!r.ok) { alert(what + ': ' + r.status + ' ' + (await r.text())); }
   location.reload();
 }
+async function escalate(id) {
+  const reason = prompt('Escalate ' + id + ' to the administrators: why can the helpdesk not solve it?');
+  if (!reason) { return; }
+  const r = await fetch('/api/v1/tickets/' + encodeURIComponent(id) + '/escalate',
+                        {method: 'POST', headers: {'Content-Type': 'application/json'},
+                         body: JSON.stringify({reason: reason})});
+  if (!r.ok) { alert('escalate: ' + r.status + ' ' + (await r.text())); }
+  location.reload();
+}
 """
 
 
@@ -38,6 +47,13 @@ def clock(doc: dict[str, Any], now: datetime) -> tuple[str, str]:
     sla = doc.get("sla") or {}
     if doc.get("planned"):
         return "planned", "planned"
+    esc = doc.get("escalation") or {}
+    if esc.get("team"):  # handed over: the team's clocks, and any miss (rules/escalation.py)
+        missed = [w for w in ("reaction", "resolution") if esc.get(f"{w}_missed")]
+        if missed:
+            return "breached", f"{esc['team']}: {' and '.join(missed)} missed"
+        due = esc.get("resolve_by") if esc.get("reacted_at") or not esc.get("react_by") else esc["react_by"]
+        return "ok", f"with {esc['team']}, {'resolve' if due == esc.get('resolve_by') else 'react'} by {due}"
     if doc.get("status") == "acknowledged":
         return "ok", "acknowledged " + (doc.get("acknowledged_at") or "")
     if sla.get("escalated_at"):
@@ -68,7 +84,8 @@ def render(docs: list[dict[str, Any]], now: datetime) -> str:
         tid = escape(d["id"])
         buttons = "" if d.get("status") == "resolved" else (
             (f"<button onclick=\"act('{tid}','ack')\">acknowledge</button>" if d.get("status") == "open" else "")
-            + f"<button onclick=\"act('{tid}','resolve')\">resolve</button>")
+            + f"<button onclick=\"act('{tid}','resolve')\">resolve</button>"
+            + f"<button onclick=\"escalate('{tid}')\">escalate</button>")
         rows.append(
             f"<tr><td><a href='/api/v1/tickets/{tid}'>{tid}</a></td><td>{escape(d['client'])}</td>"
             f"<td>{escape(d['category'])}<br>{escape(str(entity.get('kind', '')))} "

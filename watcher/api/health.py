@@ -15,16 +15,20 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 from aiohttp import web
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from watcher.api.http import RUNTIME, Runtime
 from watcher.model import format_time
 from watcher.store import progress
 from watcher.store import quarantine as qstore
+from watcher.store.status import read_figures
 
 STALL_AFTER = 5.0  # seconds of failing batches before the engine counts as stalled
 
@@ -55,13 +59,19 @@ def stalled(rt: Runtime, now: float) -> str | None:
 def _readiness(rt: Runtime) -> dict[str, Any]:
     now = time.time()
     worker = rt.worker
-    cursor = worker.cursor if worker.leader else progress.stored_cursor(rt.store)
-    rows, seconds = progress.lag(rt.store, cursor, now)
+    svc = rt.config.service
     reasons = []
+    if worker.leader:
+        cursor = worker.cursor
+    else:  # the leader's published cursor; its heartbeat says whether it is still there
+        st = read_figures(rt.store).status
+        cursor = st.cursor if st is not None else progress.stored_cursor(rt.store)
+        if st is not None and now - st.heartbeat_at > svc.max_ready_lag:
+            reasons.append(f"the engine's leader ({st.leader}) last published {now - st.heartbeat_at:.0f} s ago")
+    rows, seconds = progress.lag(rt.store, cursor, now)
     why = stalled(rt, now)
     if why:
         reasons.append(why)
-    svc = rt.config.service
     if seconds > svc.max_ready_lag:
         reasons.append(f"the oldest unhandled event waits {seconds:.0f} s (max_ready_lag {svc.max_ready_lag:g} s)"
                        + ("" if worker.leader else "; no replica keeps up"))
@@ -84,12 +94,12 @@ async def get_ready(request: web.Request) -> web.Response:
 async def get_healthz(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     try:
-        await asyncio.to_thread(rt.store.inbox_max)
+        st = (await asyncio.to_thread(read_figures, rt.store)).status
     except Exception as exc:
         return _json({"status": "unhealthy", "store": str(exc.__class__.__name__)}, 503)
     why = stalled(rt, time.time())
-    doc = {"status": "stalled" if why else "ok", "leader": rt.worker.leader, "engine_cursor": rt.worker.cursor,
-           "open_tickets": len(rt.worker.engine.tickets)}
+    doc = {"status": "stalled" if why else "ok", "leader": rt.worker.leader,
+           "engine_cursor": st.cursor if st else 0, "open_tickets": st.open_tickets if st else 0}
     if why:
         doc["reason"] = why
     return _json(doc, 503 if why else 200)
@@ -124,17 +134,29 @@ async def get_unbound(request: web.Request) -> web.Response:
                   "events": sum(int(r[3]) for r in rows)})
 
 
-async def update_metrics(rt: Runtime) -> None:
-    """The figures /metrics shows that are read from the store when it is scraped."""
-    def read() -> tuple[int, float, int]:
-        cursor = rt.worker.cursor if rt.worker.leader else progress.stored_cursor(rt.store)
-        rows, seconds = progress.lag(rt.store, cursor, time.time())
-        return rows, seconds, qstore.count(rt.store)
+class _Figures:
+    """The store's figures plus the quarantine's size and how long the oldest unhandled event
+    waits: read from the database at scrape time, the same from every process."""
 
-    rows, seconds, size = await asyncio.to_thread(read)
-    rt.metrics.inbox_lag.set(rows)
-    rt.metrics.inbox_lag_seconds.set(seconds)
-    rt.metrics.quarantine_size.set(size)
+    def __init__(self, base: Collector, quarantine: int, lag_seconds: float) -> None:
+        self.base, self.quarantine, self.lag_seconds = base, quarantine, lag_seconds
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.base.collect()
+        yield GaugeMetricFamily("watcher_quarantine_size", "Items the engine set aside (GET /api/v1/quarantine)",
+                                value=self.quarantine)
+        yield GaugeMetricFamily("watcher_inbox_lag_seconds", "How long the oldest stored event the engine has "
+                                "not handled yet has waited", value=self.lag_seconds)
+
+
+async def figures(rt: Runtime, base: Collector) -> Collector:
+    def read() -> tuple[int, float]:
+        st = read_figures(rt.store).status
+        cursor = rt.worker.cursor if rt.worker.leader else (st.cursor if st else 0)
+        return qstore.count(rt.store), progress.lag(rt.store, cursor, time.time())[1]
+
+    size, seconds = await asyncio.to_thread(read)
+    return _Figures(base, size, seconds)
 
 
 async def console_note(rt: Runtime) -> str:
@@ -153,4 +175,4 @@ def routes(app: web.Application) -> None:
     r.add_get("/api/v1/unbound", get_unbound)
 
 
-__all__ = ["console_note", "get_healthz", "routes", "stalled", "update_metrics"]
+__all__ = ["console_note", "figures", "get_healthz", "routes", "stalled"]

@@ -11,9 +11,11 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 import re
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -33,7 +35,9 @@ from watcher.metrics import Metrics, exposition
 from watcher.model import EventError, Op, format_time, parse_time, utcnow
 from watcher.notify import links
 from watcher.pipeline import EngineWorker, Ingestor
+from watcher.status import FiguresCollector, engine_stats
 from watcher.store import InboxRow, Store
+from watcher.store.status import read_figures
 
 log = logging.getLogger(__name__)
 
@@ -140,22 +144,33 @@ async def _ingest(request: web.Request, fmt: str, auth_path: str) -> web.Respons
         rt.metrics.truncated_alerts.labels(auth_path).inc(truncated)
     received = time.time()
     rows = []
+    fresh = []
+    known = rt.ingestor.committed
+    duplicates: Counter[str] = Counter()
     for ev in events:
         if ev.observed_at is None:
             ev.observed_at = now
-        rows.append(InboxRow("event", ev.source[:64], ev.occurrence_key, received,
-                             orjson.dumps(ev.to_dict()).decode()))
-    try:
-        seqs = await rt.ingestor.submit(rows, lambda got: rt.worker.prime(got, events))
-    except Exception as exc:
-        log.error("ingest could not store %d events: %s", len(rows), exc)
-        return _error(503, "the store is unavailable; nothing was stored, retry later")
-    accepted = sum(1 for s in seqs if s is not None)
-    for ev, seq in zip(events, seqs, strict=True):
-        (rt.metrics.events_received if seq is not None else rt.metrics.events_duplicate).labels(
-            source_label(ev.source)).inc()
+        key = ev.occurrence_key
+        if key in known:  # a re-send of an occurrence already durable: nothing to store
+            duplicates[ev.source] += 1
+            continue
+        rows.append(InboxRow("event", ev.source[:64], key, received, orjson.dumps(ev.to_dict()).decode()))
+        fresh.append(ev)
+    received_by: Counter[str] = Counter()
+    if rows:
+        try:
+            seqs = await rt.ingestor.submit(rows, lambda got: rt.worker.prime(got, fresh))
+        except Exception as exc:
+            log.error("ingest could not store %d events: %s", len(rows), exc)
+            return _error(503, "the store is unavailable; nothing was stored, retry later")
+        for ev, seq in zip(fresh, seqs, strict=True):
+            (received_by if seq is not None else duplicates)[ev.source] += 1
+    for counts, metric in ((received_by, rt.metrics.events_received), (duplicates, rt.metrics.events_duplicate)):
+        for source, n in counts.items():
+            metric.labels(source_label(source)).inc(n)
     rt.metrics.ingest_seconds.labels(auth_path).observe(time.perf_counter() - started)
-    return _json({"status": "success", "accepted": accepted, "duplicates": len(rows) - accepted})
+    accepted = sum(received_by.values())
+    return _json({"status": "success", "accepted": accepted, "duplicates": len(events) - accepted})
 
 
 def _count(text: str | None) -> int:
@@ -247,17 +262,36 @@ async def post_ticket_callback(request: web.Request) -> web.Response:
     person = (data or {}).get("person")
     if not isinstance(person, str) or person not in rt.config.inventory.people:
         return _error(400, f"person: expected a person id of the inventory, got {person!r}")
-    return await _ticket_op(request, "callback", {"person": person})
+    wish = _callback_wish(data or {})
+    if isinstance(wish, web.Response):
+        return wish
+    return await _ticket_op(request, "callback", {"person": person, **wish})
+
+
+def _callback_wish(data: dict[str, Any]) -> dict[str, str] | web.Response:
+    """The optional note, phone and preferred time of a callback (strings of at most 500)."""
+    wish = {}
+    for key in ("note", "phone", "preferred_time"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > 500:
+            return _error(400, f"{key}: expected a string of at most 500 characters")
+        wish[key] = value
+    return wish
 
 
 async def post_person_callback(request: web.Request) -> web.Response:
-    rt, _data, err = await _api_guard(request)
+    rt, data, err = await _api_guard(request)
     if err is not None:
         return err
     person = request.match_info["person"]
     if person not in rt.config.inventory.people:
         return _error(404, f"no person {person!r} in the inventory")
-    result = await _op(rt, "callback", {"person": person})
+    wish = _callback_wish(data or {})
+    if isinstance(wish, web.Response):
+        return wish
+    result = await _op(rt, "callback", {"person": person, **wish})
     if not result.get("tickets"):
         return _error(404, f"no open ticket affects {person} (the wish is kept for 15 minutes in case one opens)")
     return _json({"person": person, "tickets": result["tickets"]})
@@ -382,12 +416,8 @@ async def get_outbox(request: web.Request) -> web.Response:
 
 async def get_metrics(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    counts = await asyncio.to_thread(rt.store.outbox_counts)
-    for state in ("pending", "sending", "sent", "dead"):
-        rt.metrics.outbox_depth.labels(state).set(counts.get(state, 0))
-    from watcher.api import health
-
-    await health.update_metrics(rt)
+    figures = await asyncio.to_thread(read_figures, rt.store)
+    rt.metrics.engine_leader.set(1 if rt.worker.leader else 0)
     if rt.snmp is not None:
         st = rt.snmp.stats
         for outcome in ("received", "rejected_community", "rejected_v3", "sink_errors", "dropped"):
@@ -399,7 +429,9 @@ async def get_metrics(request: web.Request) -> web.Response:
             rt.metrics.collector_errors.labels(name).set(h.errors)
             if h.last_duration is not None:
                 rt.metrics.collector_duration.labels(name).set(h.last_duration)
-    body = exposition(rt.metrics.registry)
+    from watcher.api import health
+
+    body = exposition(rt.metrics.registry, await health.figures(rt, FiguresCollector(figures)))
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -431,13 +463,11 @@ async def get_report(request: web.Request) -> web.Response:
 async def get_stats(request: web.Request) -> web.Response:
     """What the engine and the collectors are doing: counts an operator watches."""
     rt = request.app[RUNTIME]
-    engine = rt.worker.engine
+    figures = await asyncio.to_thread(read_figures, rt.store)
     out: dict[str, Any] = {
-        "engine": {"leader": rt.worker.leader, "cursor": rt.worker.cursor, "open_tickets": len(engine.tickets),
-                   "groups": len(engine.groups), "alerts": len(engine.alerts),
-                   "unbound_events": engine.unbound, "unrouted_events": engine.unrouted,
-                   "silenced_events": engine.silenced},
-        "outbox": await asyncio.to_thread(rt.store.outbox_counts),
+        "engine": engine_stats(figures, rt.worker.leader, time.time()),
+        "outbox": figures.outbox,
+        "process": {"pid": os.getpid(), "leader": rt.worker.leader},
         "collectors": {name: h.to_dict() for name, h in rt.scheduler.health().items()} if rt.scheduler else {},
     }
     if rt.snmp is not None:
@@ -496,11 +526,20 @@ async def get_link(request: web.Request) -> web.Response:
     claims = _link_claims(request)
     if isinstance(claims, web.Response):
         return claims
-    text = {"callback": "Tell me when it is fixed / Powiadom mnie, gdy będzie naprawione",
-            "planned": "It is a planned break / To planowana przerwa",
-            "failure": "It is a sudden failure / To nagła awaria"}.get(claims.action, claims.action)
-    html = (f"<!doctype html><meta charset=utf-8><title>watcher</title><p>{escape(claims.ticket_id)}</p>"
-            f"<form method=post><button>{escape(text)}</button></form>")
+    text = {"callback": "Proszę o telefon po usunięciu usterki / Please call me when it is fixed",
+            "planned": "To planowana przerwa / It is a planned break",
+            "failure": "To awaria – nie wiemy o żadnej planowanej przerwie / It is a failure: we know of no "
+                       "planned break"}.get(claims.action, claims.action)
+    fields = ""
+    if claims.action == "callback":
+        fields = ("<p><label>Numer telefonu (jeśli inny niż zwykle) / Phone (if not the usual one)<br>"
+                  "<input name=phone maxlength=40></label></p>"
+                  "<p><label>Kiedy najlepiej zadzwonić? / When is it best to call?<br>"
+                  "<input name=preferred_time maxlength=100></label></p>"
+                  "<p><label>Uwagi / Note<br><textarea name=note maxlength=500></textarea></label></p>")
+    html = (f"<!doctype html><html lang=pl><meta charset=utf-8><title>watcher</title>"
+            f"<p>Zgłoszenie / Ticket {escape(claims.ticket_id)}</p>"
+            f"<form method=post>{fields}<button>{escape(text)}</button></form></html>")
     return web.Response(text=html, content_type="text/html")
 
 
@@ -512,12 +551,16 @@ async def post_link(request: web.Request) -> web.Response:
     if not await asyncio.to_thread(rt.store.use_link, claims.nonce, time.time()):
         return web.Response(status=410, text="This link was already used.")
     if claims.action == "callback":
-        result = await _op(rt, "callback", {"person": claims.person, "ticket": claims.ticket_id})
+        form = await request.post()
+        wish = {k: " ".join(str(form.get(k) or "").split())[:limit]
+                for k, limit in (("phone", 40), ("preferred_time", 100), ("note", 500)) if form.get(k)}
+        result = await _op(rt, "callback", {"person": claims.person, "ticket": claims.ticket_id, **wish})
     else:
         result = await _op(rt, "office_answer", {"ticket": claims.ticket_id, "answer": claims.action})
     if not result.get("tickets"):
-        return web.Response(status=409, text="This ticket is already closed. Thank you.")
-    return web.Response(text="Thank you / Dziękujemy.")
+        return web.Response(status=409, text="To zgłoszenie jest już zamknięte. Dziękujemy. / "
+                                             "This ticket is already closed. Thank you.")
+    return web.Response(text="Dziękujemy / Thank you.")
 
 
 async def get_index(request: web.Request) -> web.Response:
@@ -526,9 +569,10 @@ async def get_index(request: web.Request) -> web.Response:
     docs = []
     for status in ("open", "acknowledged"):
         docs += await asyncio.to_thread(rt.store.list_tickets, status, None, None, 1000)
-    from watcher.api import health
+    from watcher.api import health, helpdesk  # the call list under the tickets
 
-    return web.Response(text=console.render(docs, utcnow()) + await health.console_note(rt), content_type="text/html")
+    page = console.render(docs, utcnow()) + helpdesk.calls_html(await helpdesk.call_rows(rt))
+    return web.Response(text=page + await health.console_note(rt), content_type="text/html")
 
 
 @web.middleware
@@ -581,3 +625,6 @@ def routes(app: web.Application) -> None:
     r.add_get("/api/v1/stats", get_stats)
     r.add_get("/api/v1/reports/{client}", get_report)
     r.add_get("/", get_index)
+    from watcher.api import helpdesk  # the call list, calls, escalation, office answers, disk advice
+
+    helpdesk.routes(r)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -43,6 +44,10 @@ class BusinessHours:
     end: time
     tz: ZoneInfo
     text: str
+    holidays: Any = None  # a ``holidays`` calendar (``date in it``): closed all day; None: none
+
+    def closed(self, day: date) -> bool:
+        return self.holidays is not None and day in self.holidays
 
     def add(self, begin: datetime, seconds: float) -> datetime:
         """The moment ``seconds`` of business time after ``begin`` (aware datetimes).
@@ -54,7 +59,7 @@ class BusinessHours:
         day = begin.astimezone(self.tz).date()
         remaining = seconds
         for _ in range(366 * 2):
-            if day.weekday() in self.days:
+            if day.weekday() in self.days and not self.closed(day):
                 opens = datetime.combine(day, self.start, self.tz).astimezone(UTC)
                 closes = (datetime.combine(day + timedelta(days=1), time(0), self.tz) if self.end == time.max
                           else datetime.combine(day, self.end, self.tz)).astimezone(UTC)
@@ -66,6 +71,22 @@ class BusinessHours:
                     remaining -= avail
             day += timedelta(days=1)
         return begin + timedelta(seconds=seconds)
+
+
+def with_holidays(bh: BusinessHours, code: str, fail: Any) -> BusinessHours:
+    """``bh`` closed on the public holidays of ``code`` (``PL``, or ``DE-BY`` with a subdivision),
+    from the maintained ``holidays`` library; ``fail(why)`` for a code it does not know."""
+    import dataclasses
+
+    import holidays as holiday_lib
+
+    country, _, subdiv = code.strip().upper().partition("-")
+    try:
+        calendar = holiday_lib.country_holidays(country, subdiv=subdiv or None)
+    except NotImplementedError:
+        fail(f"no public-holiday calendar {code!r} (expected a country code such as PL)")
+        raise
+    return dataclasses.replace(bh, holidays=calendar)
 
 
 def parse_business_hours(text: str, tz: ZoneInfo) -> BusinessHours | None:
@@ -116,6 +137,7 @@ class Site:
     probes: tuple[Probe, ...]
     snmp_agents: tuple[str, ...]
     host_pattern: re.Pattern[str] | None
+    provider_contact: Contact | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +192,11 @@ class Client:
     shares: tuple[Share, ...]
     mailboxes: tuple[Mailbox, ...]
     mail_hosts: tuple[str, ...] = ()
+    advice: str = "auto"  # "confirm": disk advice waits for an administrator (rules/advice.py)
+    service: tuple[str, ...] = ()  # the service team's Apprise URLs ("Serwis IT"); empty: the admins
+    holidays: str | None = None  # a public-holiday calendar, e.g. "PL" (off unless named)
+    # a contract whose teams' clocks differ from the tier's table: team -> (react s, resolve s)
+    escalation_clocks: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -246,7 +273,8 @@ def load_inventory(path: Path) -> Inventory:
 
     for cr in root.items("clients"):
         cr.check_keys({"id", "name", "sla", "language", "timezone", "business_hours", "coordinator",
-                       "admins", "sites", "people", "shares", "mailboxes", "mail_hosts"})
+                       "admins", "sites", "people", "shares", "mailboxes", "mail_hosts", "advice", "service",
+                       "holidays", "escalation_clocks"})
         cid = cr.text("id", required=True)
         claim(cr, "id", cid, "client")
         sla = cr.text("sla", "standard").lower()
@@ -264,9 +292,24 @@ def load_inventory(path: Path) -> Inventory:
         bh = parse_business_hours(bh_text, tz)
         if bh is None:
             cr.fail("business_hours", f"expected like 'Mon-Fri 08:00-17:00' or '24/7', got {bh_text!r}")
+        holiday_code = cr.opt_str("holidays")
+        if holiday_code:
+            bh = with_holidays(bh, holiday_code, lambda why, r=cr: r.fail("holidays", why))
+        clocks: dict[str, tuple[float, float]] = {}
+        er = cr.child("escalation_clocks")
+        if er is not None:
+            er.check_keys({"admins", "service"})
+            for team in ("admins", "service"):
+                tr = er.child(team)
+                if tr is not None:
+                    tr.check_keys({"react", "resolve"})
+                    clocks[team] = (tr.duration("react"), tr.duration("resolve"))
+        advice = cr.text("advice", "auto").lower()
+        if advice not in ("auto", "confirm"):
+            cr.fail("advice", f"expected auto or confirm, got {advice!r}")
         sites: list[Site] = []
         for sr in cr.items("sites"):
-            sr.check_keys({"id", "name", "office_contact", "probes", "match"})
+            sr.check_keys({"id", "name", "office_contact", "probes", "match", "provider_contact"})
             sid = sr.text("id", required=True)
             claim(sr, "id", sid, "site")
             probes = []
@@ -291,7 +334,7 @@ def load_inventory(path: Path) -> Inventory:
                     except re.error as exc:
                         mr.fail("host", f"bad regular expression: {exc}")
             site = Site(sid, cid, sr.text("name", sid), _contact(sr.child("office_contact")),
-                        tuple(probes), agents, pattern)
+                        tuple(probes), agents, pattern, _contact(sr.child("provider_contact")))
             sites.append(site)
             inv.sites[sid] = site
             for agent in agents:
@@ -352,7 +395,8 @@ def load_inventory(path: Path) -> Inventory:
             inv.mailboxes[addr] = mb
         client = Client(cid, cr.text("name", cid), sla, lang, tz, bh, _contact(cr.child("coordinator")),
                         _apprise_list(cr, "admins"), tuple(sites), tuple(people), tuple(shares),
-                        tuple(mailboxes), tuple(cr.str_list("mail_hosts")))
+                        tuple(mailboxes), tuple(cr.str_list("mail_hosts")), advice, _apprise_list(cr, "service"),
+                        holiday_code, clocks)
         inv.clients[cid] = client
         for host in client.mail_hosts:
             inv.by_mail_host[host] = cid

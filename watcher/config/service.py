@@ -36,6 +36,7 @@ class NotifyConfig:
     enabled: bool = True
     claim_lease: float = 120.0
     digest_window: float = 1.0
+    sms_url: str = field(default="", repr=False)  # Apprise URL with {phone}: office contacts' SMS
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,8 @@ def load_service(p: Path) -> ServiceConfig:
     nr = r.child("notify")
     if nr is not None:
         nr.check_keys({"retry_initial", "retry_max", "max_attempts", "poll_interval", "per_person_per_hour",
-                       "templates_dir", "link_ttl", "enabled", "claim_lease", "digest_window"})
+                       "templates_dir", "link_ttl", "enabled", "claim_lease", "digest_window",
+                       "sms_url"})
         tdir = nr.opt_str("templates_dir")
         if tdir and not (base / tdir).is_dir():
             nr.fail("templates_dir", f"no such folder: {base / tdir}")
@@ -202,7 +204,9 @@ def load_service(p: Path) -> ServiceConfig:
                               nr.integer("per_person_per_hour", 20, minimum=1),
                               (base / tdir) if tdir else None, nr.duration("link_ttl", 3 * 86400),
                               nr.flag("enabled", True), nr.duration("claim_lease", 120),
-                              nr.duration("digest_window", 1))
+                              nr.duration("digest_window", 1), _secret(nr, "sms_url"))
+        if notify.sms_url and ("{phone}" not in notify.sms_url or "://" not in notify.sms_url):
+            nr.fail("sms_url", "expected an Apprise URL with {phone} where the number goes")
     snmp = SnmpConfig()
     sr = r.child("snmp")
     if sr is not None:

@@ -25,6 +25,7 @@ from watcher.model import format_time
 from watcher.notify import links
 from watcher.notify.render import Message, RenderError, render
 from watcher.notify.sender import SendResult, send
+from watcher.rules import mail
 from watcher.store import OutboxItem, Store
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,11 @@ def resolve_recipient(config: Config, client_id: str, to: str) -> Recipient | No
     lang = client.language if client else "pl"
     if to == "admins":
         return Recipient(client.admins, lang, None) if client else None
+    if to == "service":  # the service team ("Serwis IT"); the admins where the inventory names none
+        return Recipient(client.service or client.admins, lang, None) if client else None
+    if to.startswith("provider:"):
+        provider = getattr(inv.sites.get(to[9:]), "provider_contact", None)
+        return Recipient(provider.urls(), lang, None) if provider else None
     if to == "coordinator":
         if client and client.coordinator:
             c = client.coordinator
@@ -53,7 +59,11 @@ def resolve_recipient(config: Config, client_id: str, to: str) -> Recipient | No
         site = inv.sites.get(to[7:])
         if site and site.office_contact:
             c = site.office_contact
-            return Recipient(c.urls(), lang, {"id": to, "name": c.name, "language": lang})
+            urls = c.urls()
+            if c.phone and config.service.notify.sms_url:  # an office without internet still reads SMS
+                digits = "".join(ch for ch in c.phone if ch.isdigit() or ch == "+")
+                urls = (config.service.notify.sms_url.replace("{phone}", digits), *urls)  # SMS first, mail next
+            return Recipient(urls, lang, {"id": to, "name": c.name, "language": lang})
         return None
     person = inv.people.get(to)
     if person is None:
@@ -74,6 +84,54 @@ def digest(messages: list[Message]) -> Message:
     return Message(subject, text, html)
 
 
+class OutcomeWriter:
+    """Deliveries' outcomes written in batches: every outcome that finished while the
+    previous batch was being committed goes into the next single transaction.
+
+    ``record`` returns once its outcome is durable, so a delivery counts as done only when
+    its row says so, exactly as with one commit per outcome; what changes is that a storm
+    of a thousand notices costs a few fsyncs, not a thousand, and leaves the store's write
+    lock to ingest.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._sent: list[tuple[int, str | None, float]] = []
+        self._failed: list[tuple[int, str, float | None]] = []
+        self._waiting: list[asyncio.Future[None]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def sent(self, item_id: int, channel: str | None, at: float) -> None:
+        self._sent.append((item_id, channel, at))
+        await self._wait()
+
+    async def failed(self, item_id: int, error: str, next_due: float | None) -> None:
+        self._failed.append((item_id, error, next_due))
+        await self._wait()
+
+    async def _wait(self) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(fut)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush(), name="outbox-outcomes")
+        await fut
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            sent, failed, waiting = self._sent, self._failed, self._waiting
+            self._sent, self._failed, self._waiting = [], [], []
+            try:
+                await asyncio.to_thread(self.store.record_outcomes, sent, failed)
+            except Exception as exc:  # the store is down: each sender sees the error and logs it
+                for fut in waiting:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for fut in waiting:
+                if not fut.done():
+                    fut.set_result(None)
+
+
 class Dispatcher:
     """Claims due outbox rows and delivers them, a few at a time."""
 
@@ -89,6 +147,7 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._down: set[str] = set()
+        self.outcomes = OutcomeWriter(store)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="notify-dispatcher")
@@ -169,6 +228,13 @@ class Dispatcher:
         if recipient is None or not recipient.urls:
             await self._dead(item, "no address for this recipient")
             return None
+        if (doc.get("details") or {}).get("problem") == "server_down" and item.kind in ("opened", "planned"):
+            # mail into the server that is down cannot arrive: only the other channels
+            urls = mail.independent_urls(recipient.urls, mail.mail_domains(self.config.inventory, doc["client"]))
+            if not urls:
+                await self._dead(item, "every channel goes through the mail server that is down: on the call list")
+                return None
+            recipient = Recipient(urls, recipient.language, recipient.person)
         try:
             message = render(item.kind, recipient.language, self._context(doc, item, recipient, now),
                              n.templates_dir)
@@ -204,13 +270,12 @@ class Dispatcher:
         recipient = prepared[0][1]
         message = prepared[0][2] if len(prepared) == 1 else digest([m for _, _, m in prepared])
         result = await send(recipient.urls, message)
-        for item, _, _ in prepared:
-            await self._record(item, result)
+        await asyncio.gather(*(self._record(item, result) for item, _, _ in prepared))
 
     async def _record(self, item: OutboxItem, result: SendResult) -> None:
         n = self.config.service.notify
         if result.ok:
-            await asyncio.to_thread(self.store.mark_sent, item.id, result.channel, self.clock())
+            await self.outcomes.sent(item.id, result.channel, self.clock())
             self.metrics.notifications.labels(item.kind, "sent").inc()
             self.metrics.delivery_seconds.labels(item.kind).observe(max(0.0, self.clock() - item.created_at))
             if item.recipient in self._down:
@@ -219,7 +284,7 @@ class Dispatcher:
             return
         give_up = not result.retryable or item.attempts + 1 >= n.max_attempts
         next_due = None if give_up else self.clock() + self._backoff(item.attempts)
-        await asyncio.to_thread(self.store.mark_failed, item.id, result.error or "delivery failed", next_due)
+        await self.outcomes.failed(item.id, result.error or "delivery failed", next_due)
         self.metrics.notifications.labels(item.kind, "dead" if give_up else "retry").inc()
         if item.recipient not in self._down:
             self._down.add(item.recipient)
@@ -234,7 +299,7 @@ class Dispatcher:
         base = self.config.service.public_url.rstrip("/")
         link_map: dict[str, str] = {}
         if base:
-            if item.kind == "opened" and recipient.person and not item.recipient.startswith("office:"):
+            if item.kind in ("opened", "planned") and recipient.person and not item.recipient.startswith("office:"):
                 link_map["callback"] = f"{base}/l/" + links.sign(self.secret, "callback", doc["id"],
                                                                  item.recipient, expires)
             if item.kind == "office_check":

@@ -49,7 +49,8 @@ Filters the templates may use (all language-aware through the ``lang`` variable,
 ``render`` sets to the language of the template being rendered): ``when`` ("today at
 09:15", "2 November at 09:15"), ``stamp`` ("2026-11-02 09:15 CET", for admins), ``num``
 (decimal comma in Polish), ``file_kinds`` (a natural list of file kinds), ``words`` ("a,
-b and c"), ``quoted`` („…” in Polish, “…” in English).
+b and c"), ``quoted`` („…” in Polish, “…” in English), ``detail_lines`` (a ticket's details as
+(label, text) pairs for administrators: sizes in GB, file kinds in words), ``gigabytes``.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 from markupsafe import Markup
 
 from watcher.model import EventError, parse_time
+from watcher.notify import readable
 
 __all__ = ["FALLBACK_LANGUAGES", "TEMPLATES_DIR", "Message", "RenderError", "language_chain", "render"]
 
@@ -282,6 +284,8 @@ def _environment(overrides_root: Path | None) -> SandboxedEnvironment:
         "file_kinds": _file_kinds,
         "words": _words,
         "quoted": _quoted,
+        "detail_lines": _detail_lines,
+        "gigabytes": _gigabytes,
     }
     env.filters.update(filters)
     return env
@@ -436,3 +440,17 @@ def _quoted(ctx: Context, value: Any) -> str:
     if ctx.eval_ctx.autoescape:
         return Markup(pattern).format(value)
     return pattern.format(value)
+
+
+@pass_context
+def _detail_lines(ctx: Context, details: Any) -> list[tuple[str, str]]:
+    """A ticket's details as (label, text) lines for administrators (see ``readable``)."""
+    if not isinstance(details, Mapping):
+        return []
+    return readable.detail_lines(details, _lang(ctx), lambda kinds: _file_kinds(ctx, kinds))
+
+
+@pass_context
+def _gigabytes(ctx: Context, value: Any) -> str:
+    """Bytes as GB (MB when small), decimal comma in Polish."""
+    return readable.gigabytes(value, _lang(ctx))

@@ -9,7 +9,7 @@ and is it worth trying again later?
   get better by waiting: ``retryable=False`` when every URL is like that.
 - A delivery failure (server down, refused, 5xx, timeout) is ``retryable=True``.
 
-Three Apprise behaviours this module deliberately works around:
+Four Apprise behaviours this module deliberately works around:
 
 - Throttle: an Apprise service object sleeps about 5.5 s between two sends by default
   (``request_rate_per_sec``).  Each call builds its own service object and sets that rate to
@@ -17,6 +17,11 @@ Three Apprise behaviours this module deliberately works around:
   not take minutes.
 - Retries: Apprise retries only within one call; this module makes one attempt per URL
   and leaves backoff to the outbox, which also keeps the per-recipient delivery record.
+- Socket timeouts: every Apprise service waits 4 s for an answer by default (its
+  ``socket_read_timeout``, ``rto`` in the URL), whatever ``timeout`` the call is given.  A
+  receiver slower than that would get the message and still count as failed, and get it
+  again at each retry.  ``send`` gives each service its own ``timeout`` as connect and read
+  timeout, unless the URL sets ``cto`` or ``rto`` itself.
 - Secrets: Apprise URLs carry passwords and tokens.  Nothing here logs or returns an URL
   except as ``url(privacy=True)`` (secrets masked), or only its scheme when it cannot be
   parsed at all.
@@ -105,6 +110,7 @@ async def _send_one(url: str, message: Message, timeout: float) -> SendResult:
         return SendResult(ok=False, retryable=False, channel=None,
                           error=f"{shown}: not a valid Apprise URL")
     plugin.request_rate_per_sec = 0
+    _set_timeouts(plugin, url, timeout)
     channel = channel_of(url)
     shown = str(plugin.url(privacy=True))
     as_html = message.html is not None and _prefers_html(plugin)
@@ -131,6 +137,20 @@ async def _send_one(url: str, message: Message, timeout: float) -> SendResult:
             close()
     log.warning("sending through %s failed: %s", shown, detail)
     return SendResult(ok=False, retryable=True, channel=channel, error=f"{shown}: {detail}")
+
+
+def _set_timeouts(plugin: Any, url: str, timeout: float) -> None:
+    """Give the service ``timeout`` to connect and to answer, where the URL does not choose.
+
+    Mail plugins use the connect timeout as the SMTP session's socket timeout; web services
+    pass both to ``requests``.
+    """
+    parsed = apprise.URLBase.parse_url(url, verify_host=False)  # type: ignore[no-untyped-call]
+    chosen = set(parsed.get("qsd", {})) if isinstance(parsed, dict) else set()
+    if "cto" not in chosen:
+        plugin.socket_connect_timeout = float(timeout)
+    if "rto" not in chosen:
+        plugin.socket_read_timeout = float(timeout)
 
 
 def _prefers_html(plugin: Any) -> bool:

@@ -28,6 +28,7 @@ from watcher.config.rules import SEVERITIES, Rule, Rules, Signal, parse_matcher
 from watcher.model import (
     MAX_VALUE,
     Callback,
+    EngineDelta,
     Event,
     EventError,
     Notice,
@@ -38,9 +39,10 @@ from watcher.model import (
     format_time,
     parse_time,
 )
-from watcher.rules import forecast
+from watcher.rules import advice, calls, escalation, forecast, mail, office, ops
 from watcher.rules.binding import bind
 from watcher.rules.impact import affected
+from watcher.rules.tracked import TrackedDict
 from watcher.rules.unbound import UnboundLog, unknown_name, what_it_names
 
 REACT_HOURS = {"standard": 6.0, "gold": 4.0, "platinum": 2.0}
@@ -50,6 +52,7 @@ TIMELINE_CAP = 300
 RESOLVED_ALERT_TTL = 6 * 3600.0
 EARLY_CALLBACK_TTL = 15 * 60.0
 UNROUTED_ALERT_TTL = 3600.0
+PRUNE_EVERY = 60.0
 
 _DEFAULT_TITLES = {
     "internet": {"pl": "Brak dostępu do internetu: {site_name}", "en": "Internet outage: {site_name}"},
@@ -93,7 +96,7 @@ def timer_ident(kind: str, key: str, due: float) -> str:
     return f"{kind}|{key}|{due:.3f}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Alert:
     """One alert identity as the engine knows it."""
 
@@ -133,6 +136,25 @@ class Group:
     folder_kinds: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class MemberSummary:
+    """What a group's condition needs of its firing members for one signal, kept up to date
+    as members join, so that an office with a thousand failing probes costs the same per
+    event as one with two.  Derived, never stored: a member leaving, changing its start or
+    its signal drops the summary, and the next condition check sums the members again."""
+
+    count: int = 0
+    first: float = math.inf
+    last: float = -math.inf
+    instances: set[str] = field(default_factory=set)
+
+    def add(self, a: Alert) -> None:
+        self.count += 1
+        self.first = min(self.first, a.start)
+        self.last = max(self.last, a.start)
+        self.instances.add(a.labels.get("instance", a.fp))
+
+
 @dataclass
 class Changes:
     """What one batch of work changed: tickets to store, notices to send.
@@ -157,9 +179,11 @@ class Engine:
         self._rule = {r.name: r for r in rules.rules}
         self.clock = 0.0
         self.next_id = 1
-        self.alerts: dict[str, Alert] = {}
-        self.groups: dict[str, Group] = {}
+        self.alerts: TrackedDict[Alert] = TrackedDict()
+        self.groups: TrackedDict[Group] = TrackedDict()
+        self._pruned_at = 0.0
         self.tickets: dict[str, Ticket] = {}
+        self.owed: dict[str, Ticket] = {}  # resolved tickets that still owe calls (rules/calls.py)
         self.maintenances: list[dict[str, Any]] = []
         self.silences: list[dict[str, Any]] = []
         self.early_callbacks: dict[str, float] = {}
@@ -175,6 +199,8 @@ class Engine:
         self._material = False
         self._fired: list[str] = []
         self._routes: dict[str, list[tuple[Rule, str, int]]] = {}
+        self._aggs: dict[str, dict[int, MemberSummary]] = {}
+        self._route_lists: dict[tuple[tuple[str, str, int], ...], list[tuple[Rule, str, int]]] = {}
         self._metric_rules: dict[str, list[tuple[Rule, str]]] = {}
         for r in rules.rules:
             if r.kind == "forecast":
@@ -183,6 +209,8 @@ class Engine:
                     self._metric_rules.setdefault(r.folder_metric, []).append((r, "folder"))
         if state:
             self._restore(state)
+        self.alerts.take_touched()  # what the state held is stored already: only changes count
+        self.groups.take_touched()
 
     # ------------------------------------------------------------ public API
 
@@ -279,15 +307,17 @@ class Engine:
     def _timer_valid(self, timer: tuple[float, int, str, str]) -> bool:
         due, _, kind, key = timer
         if kind == "group":
-            g = self.groups.get(key)
+            g = self.groups.peek(key)
             return g is not None and g.due is not None and abs(g.due - due) < 1e-6
         if kind == "escalate":
             tk = self.tickets.get(key)
             return tk is not None and tk.react_by is not None and tk.escalated_at is None \
                 and abs(_ts(tk.react_by) - due) < 1e-6
         if kind == "expire":
-            a = self.alerts.get(key)
+            a = self.alerts.peek(key)
             return a is not None and a.status == "firing" and a.expires is not None and abs(a.expires - due) < 1e-6
+        if kind == "deadline":
+            return escalation.valid(self, key, due)
         return False
 
     def _fire(self, kind: str, key: str, t: float) -> None:
@@ -300,6 +330,8 @@ class Engine:
         elif kind == "expire":
             a = self.alerts[key]
             self._resolve_alert(a, a.expires or t, t)
+        elif kind == "deadline":
+            escalation.fire(self, key, t)
 
     # ------------------------------------------------------------ alerts
 
@@ -333,6 +365,9 @@ class Engine:
                     break
         if len(self._routes) > 200_000:
             self._routes.clear()
+        # Most alerts route alike (every probe of every office): one shared list per distinct
+        # routing keeps the cache at a pointer per alert instead of a list each.
+        routes = self._route_lists.setdefault(tuple((r.name, role, i) for r, role, i in routes), routes)
         self._routes[fp] = routes
         return routes
 
@@ -358,14 +393,15 @@ class Engine:
 
     def _unbound(self, ev: Event, labels: dict[str, str], t: float) -> bool:
         """Count and list an event that names something the inventory lacks, or binds to no
-        client at all; True if it must open nothing."""
+        client at all.  True if it names something unknown: it must then touch nothing (an
+        event without any client is still recorded, and can reach no group anyway)."""
         miss = unknown_name(ev.labels, labels, self.inv)
         if miss is None and labels.get("client"):
             return False
         self.unbound += 1
         key, value = miss or what_it_names(ev.labels)
         self.unbound_log.record(ev.source, key, value, t)
-        return True
+        return miss is not None
 
     def _alert(self, ev: Event, t: float) -> None:
         labels = bind(ev.labels, self.inv)
@@ -416,6 +452,8 @@ class Engine:
                 continue
             g = self._group(rule, gid, labels)
             g.events += 1
+            if rule.category == "mail":
+                mail.note_event(g, ev, self.tickets.get(g.ticket or ""))
             entry = {"at": t, "what": f"{ev.alertname or 'event'} {ev.status}", "role": role,
                      "fingerprint": fp, "labels": ev.labels} if change != "duplicate" else None
             if role == "symptom":
@@ -423,11 +461,16 @@ class Engine:
                 continue
             cur = self.alerts.get(fp)
             if cur is not None and cur.status == "firing":
+                was = g.members.get(fp)
                 g.members[fp] = idx
+                if was is None:
+                    self._agg_add(g.gid, idx, cur)
+                elif was != idx or change != "duplicate":
+                    self._aggs.pop(g.gid, None)
                 if rule.kind == "threshold" and change in ("new", "occurrence"):
                     g.occurrences.append(start)
-            else:
-                g.members.pop(fp, None)
+            elif g.members.pop(fp, None) is not None:
+                self._aggs.pop(g.gid, None)
             self._note(g, entry)
             if g.state == "suppressed" and g.parent:
                 parent = self.groups.get(g.parent)
@@ -465,6 +508,7 @@ class Engine:
             g = self.groups.get(gid) if gid else None
             if g is not None and a.fp in g.members:
                 del g.members[a.fp]
+                self._aggs.pop(g.gid, None)
                 self._evaluate(g, t)
 
     def _resolve_by(self, rule: Rule, sig: Signal, labels: dict[str, str], t: float) -> None:
@@ -546,13 +590,6 @@ class Engine:
         g.detail["reason"] = f"forecast full in {eta / 86400:.1f} days"
         return True
 
-    def _top_folder(self, g: Group) -> tuple[str | None, float]:
-        best, growth = None, 0.0
-        for name, pts in g.folders.items():
-            if len(pts) >= 2 and pts[-1][1] - pts[0][1] > growth:
-                best, growth = name, pts[-1][1] - pts[0][1]
-        return best, growth
-
     # ------------------------------------------------------------ group state machine
 
     def _condition(self, rule: Rule, g: Group, t: float) -> tuple[bool, float]:
@@ -563,39 +600,56 @@ class Engine:
                 g.since = t
             return ok, (g.since or t)
         if rule.kind == "threshold":
-            g.occurrences = [o for o in g.occurrences if o >= t - max(rule.within, rule.quiet)]
-            recent = [o for o in g.occurrences if o >= t - rule.within]
+            # a poll's drift (5 min + 0.5 s) must not push the third failure out of the window
+            within = rule.within + min(60.0, rule.within / 10)
+            g.occurrences = [o for o in g.occurrences if o >= t - max(within, rule.quiet)]
+            recent = [o for o in g.occurrences if o >= t - within]
             if g.state in ("open", "resolving"):
                 last = max(g.occurrences) if g.occurrences else 0.0
                 return bool(g.members) and t - last < rule.quiet, t
             if len(recent) >= rule.count:
                 return True, sorted(recent)[-rule.count]
             return False, t
+        aggs = self._aggs.get(g.gid)
+        if aggs is None:
+            aggs = self._aggs[g.gid] = self._aggregate(g)
         if rule.kind == "catchall":
-            starts = [self.alerts[fp].start for fp in g.members
-                      if fp in self.alerts and self.alerts[fp].status == "firing"]
-            return (True, min(starts)) if starts else (False, t)
+            agg = aggs.get(0)
+            return (True, agg.first) if agg and agg.count else (False, t)
         best: float | None = None
         for i, sig in enumerate(rule.signals):
-            starts = [self.alerts[fp].start for fp, idx in g.members.items()
-                      if idx == i and fp in self.alerts and self.alerts[fp].status == "firing"]
-            if not starts:
+            agg = aggs.get(i)
+            if agg is None or not agg.count:
                 continue
             if sig.all_probes:
                 site = self.inv.sites.get(g.labels.get("site", ""))
                 need = len(site.probes) if site and site.probes else 1
-                instances = {self.alerts[fp].labels.get("instance", fp) for fp, idx in g.members.items()
-                             if idx == i and self.alerts[fp].status == "firing"}
-                if len(instances) < need:
+                if len(agg.instances) < need:
                     continue
-                since = max(starts)
+                since = agg.last
             else:
-                since = min(starts)
+                since = agg.first
             due = since + sig.hold
             best = due if best is None else min(best, due)
         if best is None:
             return False, t
         return True, best
+
+    def _aggregate(self, g: Group) -> dict[int, MemberSummary]:
+        """The firing members of a group summed up per signal, from scratch."""
+        out: dict[int, MemberSummary] = {}
+        peek = self.alerts.peek  # reads only: these alerts are not changed here
+        for fp, idx in g.members.items():
+            a = peek(fp)
+            if a is not None and a.status == "firing":
+                out.setdefault(idx, MemberSummary()).add(a)
+        return out
+
+    def _agg_add(self, gid: str, idx: int, a: Alert) -> None:
+        """A new firing member joins the group: its summary grows by one, when there is one."""
+        aggs = self._aggs.get(gid)
+        if aggs is not None:
+            aggs.setdefault(idx, MemberSummary()).add(a)
 
     def _hold_due(self, rule: Rule, g: Group, since: float, t: float) -> float:
         if rule.kind == "threshold" or rule.kind == "forecast":
@@ -679,6 +733,7 @@ class Engine:
         if g.state == "idle" and not g.members and rule.kind != "forecast" and not g.occurrences \
                 and not (rule.flapping and g.flaps):
             self.groups.pop(g.gid, None)
+            self._aggs.pop(g.gid, None)
 
     def _on_due(self, g: Group, t: float) -> None:
         rule = self._rule[g.rule]
@@ -789,17 +844,8 @@ class Engine:
         advice_to = None
         if rule.kind == "forecast":
             details.update(g.detail)
-            folder, growth = self._top_folder(g)
             share = self.inv.shares.get(labels.get("share", ""))
-            if folder and share:
-                details["folder"] = folder
-                details["folder_growth_bytes"] = int(growth)
-                if folder in g.folder_kinds:
-                    details["file_kinds"] = g.folder_kinds[folder]
-                owner = share.owner_of(folder)
-                if owner:
-                    details["folder_person"] = owner
-                    advice_to = owner
+            advice_to = advice.decide(g, share, client.advice, details)
             if share:
                 details["share_name"] = share.name
         if maint:
@@ -807,6 +853,8 @@ class Engine:
                                       "ends_at": format_time(_dt(maint["end"]))}
         if labels.get("mailbox"):
             details["mailbox"] = labels["mailbox"]
+        if g.detail.get("bounced") and rule.category == "mail":
+            details["bounced"] = list(g.detail["bounced"])
         if labels.get("host"):
             details["host"] = labels["host"]
         tk = Ticket(
@@ -816,6 +864,9 @@ class Engine:
             affected=list(who), affected_why=who, advice_to=advice_to, details=details,
             event_count=g.events,
         )
+        problem = mail.problem(tk, labels)
+        if problem:
+            tk.details["problem"] = problem
         if rule.escalate and not tk.planned:
             tk.react_by = client.business_hours.add(tk.opened_at, REACT_HOURS[client.sla] * 3600)
             self._schedule(_ts(tk.react_by), "escalate", tid)
@@ -834,11 +885,17 @@ class Engine:
         self._dirty[tid] = tk
         self._material = True
         kind = "planned" if tk.planned else "opened"
+        domains = mail.mail_domains(self.inv, client.id) if problem == "server_down" else set()
         for person in who:
             self._notify(tk, person, kind, t)
+            if domains and person in self.inv.people and \
+                    not mail.independent_urls(self.inv.people[person].notify, domains):
+                calls.add(tk, person, _dt(t), {"reason": "mail server down: no other way to reach them"})
         site = self.inv.sites.get(labels.get("site", ""))
         if rule.office_check and not tk.planned and site and site.office_contact:
-            self._notify(tk, f"office:{site.id}", "office_check", t)
+            office.on_open(self, tk, site, t)
+        if rule.kind == "forecast":
+            self._notify(tk, "admins", "disk_review", t)
         if advice_to:
             self._notify(tk, advice_to, "advice", t)
 
@@ -869,12 +926,9 @@ class Engine:
         tk.resolved_at = _dt(t)
         tk.resolved_by = by
         told = [n.to for n in tk.notifications if n.kind in ("opened", "planned")]
-        for cb in tk.callbacks:
-            if cb.done_at is None:
-                cb.done_at = _dt(t)
-                cb.how = "notified"
         for person in dict.fromkeys([c.person for c in tk.callbacks] + told):
             self._notify(tk, person, "resolved", t)
+        calls.on_close(self, tk)  # callbacks stay "to call" until an agent records the call
         self._dirty[tk.id] = tk
         self._material = True
 
@@ -887,6 +941,7 @@ class Engine:
         if client:
             tk.resolve_by = client.business_hours.add(_dt(t), ADMIN_HOURS[client.sla][1] * 3600)
         self._notify(tk, "admins", "escalated", t)
+        escalation.on_auto(self, tk, t)
         self._dirty[tk.id] = tk
         self._material = True
 
@@ -919,8 +974,7 @@ class Engine:
             person = a.get("person")
             touched = []
             for found in self._tickets_for(a.get("ticket"), person):
-                if not any(c.person == person for c in found.callbacks):
-                    found.callbacks.append(Callback(str(person), _dt(t)))
+                if calls.add(found, str(person), _dt(t), a):
                     self._dirty[found.id] = found
                     self._material = True
                 touched.append(found.id)
@@ -930,13 +984,17 @@ class Engine:
                 # a caller faster than the ticket's hold: remember the wish for a while
                 self.early_callbacks[str(person)] = t
             return {"tickets": touched}
+        if op.kind in ops.HANDLED:
+            return ops.apply(self, op, t)
         tk = self.tickets.get(str(a.get("ticket")))
         if tk is None:
             return {"tickets": [], "skipped": f"no open ticket {str(a.get('ticket'))[:100]!r}"}
-        if op.kind == "ack" and tk.status == "open":
-            tk.status = "acknowledged"
-            tk.acknowledged_at = _dt(t)
-            tk.acknowledged_by = a.get("by")
+        if op.kind == "ack" and (tk.status == "open" or tk.escalation):
+            escalation.on_ack(tk, t, a.get("by"))
+            if tk.status == "open":
+                tk.status = "acknowledged"
+                tk.acknowledged_at = _dt(t)
+                tk.acknowledged_by = a.get("by")
         elif op.kind == "resolve":
             g = self.groups.get(tk.group_key)
             if g is not None and g.ticket == tk.id:
@@ -944,13 +1002,6 @@ class Engine:
             else:
                 self.tickets.pop(tk.id, None)
                 self._close_ticket(tk, t, str(a.get("by") or "agent"))
-        elif op.kind == "office_answer":
-            answer = a.get("answer")
-            tk.details["office_answer"] = answer
-            if answer == "planned" and not tk.planned:
-                tk.planned = True
-                for person in tk.affected:
-                    self._notify(tk, person, "planned", t)
         self._dirty[tk.id] = tk
         self._material = True
         return {"tickets": [tk.id]}
@@ -971,21 +1022,57 @@ class Engine:
             "version": 1,
             "clock": self.clock,
             "next_id": self.next_id,
-            "alerts": [[a.fp, a.labels, a.status, a.start, a.last, a.expires, a.end] for a in self.alerts.values()],
+            "alerts": [self._alert_row(a) for a in self.alerts.values()],
             "groups": [g.__dict__ for g in self.groups.values()],
+            **self._rest(),
+        }
+
+    def snapshot_rest(self) -> dict[str, Any]:
+        """The state without its alerts and groups (see ``delta``)."""
+        return {"version": 1, "clock": self.clock, "next_id": self.next_id, **self._rest()}
+
+    def _rest(self) -> dict[str, Any]:
+        return {
             "tickets": [tk.to_dict() for tk in self.tickets.values()],
             "maintenances": self.maintenances,
             "silences": self.silences,
             "early_callbacks": self.early_callbacks,
+            "owed": [tk.to_dict() for tk in self.owed.values()],
             "counters": {"unrouted": self.unrouted, "unbound": self.unbound, "silenced": self.silenced},
             "unbound": self.unbound_log.rows(),
             "skip_timers": sorted(self.skip_timers),
         }
 
+    def delta(self, whole: bool = False) -> EngineDelta:
+        """What changed since the last ``delta`` (or since the engine was built), for a store
+        that keeps alerts and groups as rows of their own: the small rest of the state whole,
+        and only the alerts and groups that were touched, written or deleted.  ``whole``: every
+        alert and group (after a restore from an older layout, or a reload that dropped rules)."""
+        self._prune()
+        doc = self.snapshot_rest()
+        touched_alerts, touched_groups = self.alerts.take_touched(), self.groups.take_touched()
+        if whole:
+            touched_alerts, touched_groups = set(self.alerts), set(self.groups)
+        alerts = {fp: (self._alert_row(a) if (a := self.alerts.peek(fp)) is not None else None)
+                  for fp in touched_alerts}
+        groups = {gid: (dict(g.__dict__) if (g := self.groups.peek(gid)) is not None else None)
+                  for gid in touched_groups}
+        return EngineDelta(doc, {"alerts": alerts, "groups": groups}, whole)
+
+    @staticmethod
+    def _alert_row(a: Alert) -> list[Any]:
+        return [a.fp, a.labels, a.status, a.start, a.last, a.expires, a.end]
+
     def _prune(self) -> None:
         """Forget what can no longer matter, so the state does not grow without bound: resolved
         alerts after a while, alerts no rule names once they go quiet (a trap that never
-        resolves), and callers' early wishes past their time."""
+        resolves), and callers' early wishes past their time.
+
+        A scan of every alert, so it runs at most once a minute of engine time: what it
+        forgets is hours old, and a commit must not cost as much as the state is large."""
+        if self.clock - self._pruned_at < PRUNE_EVERY and self._pruned_at <= self.clock:
+            return
+        self._pruned_at = self.clock
         horizon = self.clock - RESOLVED_ALERT_TTL
         quiet = self.clock - UNROUTED_ALERT_TTL
         stale = [fp for fp, a in self.alerts.items()
@@ -993,9 +1080,12 @@ class Engine:
                  or (a.last < quiet and not self._route(fp, a.labels))]
         for fp in stale:
             del self.alerts[fp]
+        if stale:
+            self._aggs.clear()
         for person in [p for p, at in self.early_callbacks.items() if self.clock - at > EARLY_CALLBACK_TTL]:
             del self.early_callbacks[person]
         self.skip_timers = {x for x in self.skip_timers if float(x.rsplit("|", 1)[1]) >= self.clock - 86400}
+        calls.prune(self, self.clock)
 
     def _restore(self, s: dict[str, Any]) -> None:
         self.clock = float(s.get("clock", 0.0))
@@ -1017,6 +1107,10 @@ class Engine:
             self.tickets[restored.id] = restored
             if restored.react_by is not None and restored.escalated_at is None and restored.status == "open":
                 self._schedule(_ts(restored.react_by), "escalate", restored.id)
+            escalation.restore(self, restored)
+        for td in s.get("owed", []):
+            owed = ticket_from_dict(td)
+            self.owed[owed.id] = owed
         self.maintenances = list(s.get("maintenances", []))
         self.silences = list(s.get("silences", []))
         self.early_callbacks = dict(s.get("early_callbacks", {}))
@@ -1051,13 +1145,13 @@ def ticket_from_dict(d: dict[str, Any]) -> Ticket:
         escalated_at=_opt_time(sla.get("escalated_at")), event_count=int(d.get("event_count", 0)),
         affected=list(d.get("affected", [])), affected_why=dict(d.get("affected_why", {})),
         advice_to=d.get("advice_to"), details=dict(d.get("details", {})),
-        callbacks=[Callback(c["person"], parse_time(c["added_at"]), _opt_time(c.get("done_at")), c.get("how"))
-                   for c in d.get("callbacks", [])],
+        callbacks=[calls.callback_from_dict(c) for c in d.get("callbacks", [])],
         notifications=[NotificationRecord(n["to"], n["kind"], parse_time(n.get("at") or n.get("queued_at")),
                                           n.get("channel"), _opt_time(n.get("sent_at")), n.get("state", "pending"))
                        for n in d.get("notifications", [])],
         timeline=[TimelineEntry(parse_time(e["at"]), e["what"], e.get("role", "cause"), e.get("fingerprint"),
                                 e.get("labels")) for e in d.get("timeline", [])],
+        escalation=dict(d.get("escalation") or {}), tasks=[dict(x) for x in d.get("tasks", [])],
     )
 
 

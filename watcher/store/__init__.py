@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,17 +21,26 @@ import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy import create_engine, event, func, select, text, update
+from sqlalchemy import bindparam, create_engine, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import QueuePool
 
-from watcher.model import Notice, Ticket, format_time
-from watcher.store.schema import engine_state, inbox, link_uses, op_results, outbox, tickets
+from watcher.model import EngineDelta, Notice, Ticket, format_time
+from watcher.store.schema import engine_parts, engine_state, inbox, link_uses, op_results, outbox, tickets
+from watcher.store.status import EngineStatus, put_status
 
 
 def _dumps(data: Any) -> str:
     return orjson.dumps(data).decode()
+
+
+_PART_KEYS = ("alerts", "groups")
+
+
+def _part_key(kind: str, entry: Any) -> Any:
+    """The key of one alert (a row whose first field is its fingerprint) or group (its gid)."""
+    return entry[0] if kind == "alerts" else entry["gid"]
 
 
 ENGINE_LOCK = 0x77617463  # advisory lock ids on PostgreSQL ("watc", "watd")
@@ -195,25 +204,55 @@ class Store:
         return cursor, state
 
     def load_engine_epoch(self, name: str = "main") -> tuple[int, dict[str, Any] | None, int]:
-        """(cursor, state, epoch): the epoch fences later writes (see commit_batch)."""
+        """(cursor, state, epoch): the epoch fences later writes (see commit_batch).
+
+        The state is whole again: its alerts and groups, kept as rows of their own, are put
+        back in the lists an engine restores from."""
+        cursor, state, epoch, _ = self.load_engine_state(name)
+        return cursor, state, epoch
+
+    def load_engine_state(self, name: str = "main") -> tuple[int, dict[str, Any] | None, int, bool]:
+        """``load_engine_epoch`` plus whether the stored document still holds its alerts or
+        groups inline (written whole, e.g. by an earlier release): the next commit must then
+        write them all as rows before deltas can follow."""
         with self.engine.connect() as conn:
             row = conn.execute(select(engine_state.c.cursor, engine_state.c.state, engine_state.c.epoch)
                                .where(engine_state.c.name == name)).first()
-        if row is None:
-            return 0, None, 0
-        return int(row[0]), orjson.loads(row[1]), int(row[2])
+            if row is None:
+                return 0, None, 0, False
+            state = orjson.loads(row[1])
+            inline = any(state.get(kind) for kind in _PART_KEYS)
+            parts = conn.execute(select(engine_parts.c.kind, engine_parts.c.data)
+                                 .where(engine_parts.c.name == name).order_by(engine_parts.c.kind,
+                                                                              engine_parts.c.key))
+            for kind, data in parts:
+                state.setdefault(kind, []).append(orjson.loads(data))
+        return int(row[0]), state, int(row[2]), inline
 
-    def commit_batch(self, cursor: int, state: dict[str, Any], changed: Sequence[Ticket],
+    def commit_batch(self, cursor: int, state: dict[str, Any] | EngineDelta, changed: Sequence[Ticket],
                      notices: Sequence[Notice], now: float, name: str = "main",
                      op_answers: dict[int, dict[str, Any]] | None = None, epoch: int | None = None,
-                     notice_delay: float = 0.0) -> int:
+                     notice_delay: float = 0.0, status: EngineStatus | None = None) -> int:
         """The engine's progress, the tickets it changed and the notices it owes: all or nothing.
 
         With ``epoch`` (what ``load_engine_epoch`` or the previous commit returned), the write
         happens only if no other replica wrote since; otherwise LostLeadership is raised and
-        nothing is written.  Returns the new epoch.
+        nothing is written.  Returns the new epoch.  ``status`` (the leader's figures) is
+        published in the same transaction, so readers never see it ahead of the tickets.
+
+        ``state`` is the engine's whole state (its alerts and groups replace the stored ones)
+        or an ``EngineDelta`` (only the entries it names are written or deleted).
         """
+        if isinstance(state, dict):
+            whole = True
+            rest = {k: v for k, v in state.items() if k not in _PART_KEYS or not v}
+            parts = {kind: {str(_part_key(kind, entry)): entry for entry in state[kind]}
+                     for kind in _PART_KEYS if isinstance(state.get(kind), list)}
+        else:
+            whole, rest, parts = state.whole, state.doc, state.parts
         with self.write() as conn:
+            self._write_parts(conn, name, parts, whole)
+            state = rest
             new_epoch = (epoch or 0) + 1
             if epoch is None:
                 up = self._insert(engine_state).values(name=name, cursor=cursor, state=_dumps(state),
@@ -231,6 +270,8 @@ class Store:
                     cursor=cursor, state=_dumps(state), updated_at=now, epoch=new_epoch))
                 if done.rowcount != 1:
                     raise LostLeadership(f"engine state {name!r} moved past epoch {epoch}")
+            if status is not None:
+                put_status(self, conn, replace(status, epoch=new_epoch), name)
             if op_answers:
                 conn.execute(self._insert(op_results).on_conflict_do_nothing(index_elements=["seq"]),
                              [{"seq": seq, "result": _dumps(res), "created_at": now}
@@ -249,6 +290,26 @@ class Store:
                     [{"ticket_id": n.ticket_id, "recipient": n.to, "kind": n.kind, "created_at": now,
                       "due_at": now + notice_delay, "attempts": 0, "state": "pending"} for n in notices])
         return new_epoch
+
+    def _write_parts(self, conn: Connection, name: str, parts: dict[str, dict[str, Any]], whole: bool) -> None:
+        if whole:
+            conn.execute(engine_parts.delete().where(engine_parts.c.name == name))
+        for kind, entries in parts.items():
+            gone = [key for key, entry in entries.items() if entry is None]
+            for chunk in range(0, len(gone), 500):
+                conn.execute(engine_parts.delete().where(
+                    (engine_parts.c.name == name) & (engine_parts.c.kind == kind)
+                    & engine_parts.c.key.in_(gone[chunk:chunk + 500])))
+            rows = [{"name": name, "kind": kind, "key": key, "data": _dumps(entry)}
+                    for key, entry in entries.items() if entry is not None]
+            if not rows:
+                continue
+            if whole:
+                conn.execute(engine_parts.insert(), rows)
+            else:
+                ins = self._insert(engine_parts)
+                conn.execute(ins.on_conflict_do_update(index_elements=["name", "kind", "key"],
+                                                       set_={"data": ins.excluded.data}), rows)
 
     def op_result(self, seq: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -393,6 +454,26 @@ class Store:
         with self.write() as conn:
             conn.execute(update(outbox).where(outbox.c.id == item_id).values(
                 state="sent", sent_at=now, channel=channel, last_error=None))
+
+    def record_outcomes(self, sent: Sequence[tuple[int, str | None, float]],
+                        failed: Sequence[tuple[int, str, float | None]]) -> None:
+        """Many deliveries' outcomes in one transaction: (id, channel, sent_at) for each sent
+        row, (id, error, next_due) for each failed one (``next_due`` None: dead).
+
+        A storm of notices finishes hundreds of sends a second; one commit (one fsync) per
+        outcome would hold the write lock that ingest needs more than ingest does.
+        """
+        if not sent and not failed:
+            return
+        with self.write() as conn:
+            if sent:
+                conn.execute(update(outbox).where(outbox.c.id == bindparam("oid")).values(
+                    state="sent", sent_at=bindparam("at"), channel=bindparam("ch"), last_error=None),
+                    [{"oid": i, "ch": ch, "at": at} for i, ch, at in sent])
+            for item_id, error, next_due in failed:
+                conn.execute(update(outbox).where(outbox.c.id == item_id).values(
+                    state="pending" if next_due is not None else "dead", attempts=outbox.c.attempts + 1,
+                    last_error=error[:2000], due_at=next_due if next_due is not None else outbox.c.due_at))
 
     def mark_failed(self, item_id: int, error: str, next_due: float | None) -> None:
         """Retry at ``next_due``, or give up (state ``dead``) when it is None."""

@@ -4,11 +4,15 @@
   2xx answer promises.  ``occ_key`` is unique, so a re-sent occurrence is stored once.
 * ``engine_state``: the rule engine's working state and how far into the inbox it got,
   written in the same transaction as the tickets and notices it produced.
+* ``engine_parts``: the engine's alerts and groups, a row each, so that a commit writes
+  the entries that changed rather than the whole state (``engine_state`` keeps the rest).
 * ``tickets``: the tickets as the API shows them (the document in ``data``, plus columns
   to filter on).
 * ``outbox``: notifications owed and given; (ticket, recipient, kind) is unique, so a
   person is never told the same thing twice, whatever restarts or replicas do.
 * ``link_uses``: nonces of signed links already used (single use).
+* ``engine_status``: the figures the engine's leader publishes (cursor, open tickets, who
+  leads, a heartbeat), so that every worker and replica reports the same ones.
 * ``op_results``: what the engine answered to an agent's operation, so that the replica
   that took the request can answer it whichever replica runs the engine.
 * ``quarantine``: inbox rows (and timers) whose handling failed, with the reason: the engine
@@ -52,6 +56,30 @@ engine_state = Table(
     Column("state", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("epoch", BigInteger, nullable=False, server_default="0"),
+)
+
+engine_status = Table(
+    "engine_status", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("leader", String(255), nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("cursor", BigInteger, nullable=False),
+    Column("open_tickets", BigInteger, nullable=False),
+    Column("groups", BigInteger, nullable=False),
+    Column("alerts", BigInteger, nullable=False),
+    Column("unbound", BigInteger, nullable=False),
+    Column("unrouted", BigInteger, nullable=False),
+    Column("silenced", BigInteger, nullable=False),
+    Column("leader_since", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+)
+
+engine_parts = Table(
+    "engine_parts", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("key", Text, primary_key=True),  # a group id holds label values: no length cap
+    Column("data", Text, nullable=False),
 )
 
 op_results = Table(

@@ -1,13 +1,13 @@
 """quarantine: items the engine set aside; ticket columns wide enough for any label ingest keeps
 
 Revision ID: 0003_quarantine
-Revises: 0002
+Revises: 0004_engine_parts
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_quarantine"
-down_revision = "0002"
+down_revision = "0004_engine_parts"
 branch_labels = None
 depends_on = None
 
