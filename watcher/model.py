@@ -8,7 +8,6 @@ UTC ``datetime`` objects inside the program and RFC 3339 strings at the edges.
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -169,26 +168,33 @@ class Event:
         end = format_time(self.ends_at) or ""
         return f"{self.fingerprint}|{start}|{self.status}|{end}"
 
-    def check(self) -> Event:
+    def check(self, labels_checked: bool = False) -> Event:
         """Bring the event within the bounds the engine and the store rely on, or raise
         EventError saying what is wrong: finite values within ±MAX_VALUE, times within
-        1970..2200, label names that are short and printable, values cut to size, no NUL."""
-        if self.value is not None and (not math.isfinite(self.value) or abs(self.value) > MAX_VALUE):
-            raise EventError(f"value: {self.value!r} is not a finite number within ±{MAX_VALUE:g}")
-        if len(self.labels) > MAX_LABELS:
-            raise EventError(f"labels: {len(self.labels)} labels, at most {MAX_LABELS}")
-        for key in self.labels:
+        1970..2200, label names that are short and printable, values cut to size, no NUL.
+        (On the hot path of ingest and replay: the common case is a few comparisons.)"""
+        value = self.value
+        if value is not None and not -MAX_VALUE <= value <= MAX_VALUE:  # NaN fails every comparison
+            raise EventError(f"value: {value!r} is not a finite number within ±{MAX_VALUE:g}")
+        labels = self.labels
+        if len(labels) > MAX_LABELS:
+            raise EventError(f"labels: {len(labels)} labels, at most {MAX_LABELS}")
+        clean = True
+        for key, val in () if labels_checked else labels.items():
             if len(key) > MAX_LABEL_NAME or not key.isprintable():
                 raise EventError(f"labels: a label name must be printable and at most {MAX_LABEL_NAME} "
                                  f"characters, got {key[:40]!r}")
-        if any("\x00" in v or len(v) > MAX_LABEL_VALUE for v in self.labels.values()):
-            self.labels = {k: _clean(v, MAX_LABEL_VALUE) for k, v in self.labels.items()}
+            if len(val) > MAX_LABEL_VALUE or "\x00" in val:
+                clean = False
+        if not clean:
+            self.labels = {k: _clean(v, MAX_LABEL_VALUE) for k, v in labels.items()}
             self._fp = None
-        if any("\x00" in v or len(v) > MAX_ANNOTATION for v in self.annotations.values()):
+        if self.annotations and any(len(v) > MAX_ANNOTATION or "\x00" in v for v in self.annotations.values()):
             self.annotations = {k[:MAX_LABEL_NAME]: _clean(v, MAX_ANNOTATION) for k, v in self.annotations.items()}
-        self.starts_at = _check_time(self.starts_at, "starts_at")
-        self.ends_at = _check_time(self.ends_at, "ends_at")
-        self.observed_at = _check_time(self.observed_at, "observed_at")
+        for name in ("starts_at", "ends_at", "observed_at"):
+            dt = getattr(self, name)
+            if dt is not None and not MIN_TIME <= dt <= MAX_TIME:
+                setattr(self, name, _check_time(dt, name))
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -217,9 +223,12 @@ class Event:
         labels = raw.get("labels")
         if not isinstance(labels, dict) or not labels:
             raise EventError("labels: expected a non-empty object of strings")
+        clean = len(labels) <= MAX_LABELS
         for key, val in labels.items():
             if not isinstance(key, str) or not key or not isinstance(val, str):
                 raise EventError(f"labels.{key}: label values must be strings")
+            if len(key) > MAX_LABEL_NAME or len(val) > MAX_LABEL_VALUE or "\x00" in val or not key.isprintable():
+                clean = False  # check() says what is wrong, or cuts the value
         annotations = raw.get("annotations") or {}
         if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
             raise EventError("annotations: expected an object of strings")
@@ -246,7 +255,7 @@ class Event:
             ends_at=ends,
             observed_at=observed,
             value=float(value) if value is not None else None,
-        ).check()
+        ).check(labels_checked=clean)
 
 
 # ---------------------------------------------------------------- operations

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,56 +35,62 @@ from watcher.rules.engine import TimerError
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_EVERY = 2000
+CHECKPOINT_EVERY = 10000
 MAX_JUMP = 86400.0
 
 _READ_ERRORS = (ValueError, EventError, OverflowError, TypeError, RecursionError, KeyError)
 
 
-def read_stream(lines: Iterable[str | bytes], source: str = "stream",
-                skipped: list[int] | None = None) -> Iterator[tuple[int, datetime | None, Event | Op]]:
-    """(line number, time, item) for each line; a bad line is logged with its number and
-    skipped (and its number appended to ``skipped``)."""
+def _parse(text: str) -> Event | Op:
+    raw = json.loads(text)
+    if isinstance(raw, dict) and "op" in raw:
+        return op_from_dict(raw)
+    return Event.from_dict(raw)
+
+
+def _lines(lines: Iterable[str | bytes], source: str, skipped: list[int] | None
+           ) -> Iterator[tuple[int, datetime | None, Event | Op, str]]:
     for n, line in enumerate(lines, 1):
         try:
             text = line.decode("utf-8") if isinstance(line, bytes) else line
             if not text.strip():
                 continue
-            raw = json.loads(text)
-            if isinstance(raw, dict) and "op" in raw:
-                op = op_from_dict(raw)
-                yield n, op.at, op
-            else:
-                ev = Event.from_dict(raw)
-                yield n, ev.observed_at or ev.starts_at, ev
+            item = _parse(text)
+            yield n, (item.at if isinstance(item, Op) else item.observed_at or item.starts_at), item, text
         except _READ_ERRORS as exc:
             log.warning("%s:%d: skipped, cannot be read: %s", source, n, str(exc)[:300])
             if skipped is not None:
                 skipped.append(n)
 
 
-def _timed(items: Iterator[tuple[int, datetime | None, Event | Op]], source: str
-           ) -> Iterator[tuple[int, datetime, Event | Op]]:
+def read_stream(lines: Iterable[str | bytes], source: str = "stream",
+                skipped: list[int] | None = None) -> Iterator[tuple[int, datetime | None, Event | Op]]:
+    """(line number, time, item) for each line; a bad line is logged with its number and
+    skipped (and its number appended to ``skipped``)."""
+    for n, at, item, _ in _lines(lines, source, skipped):
+        yield n, at, item
+
+
+def _timed(items: Iterator[tuple[int, datetime | None, Event | Op, str]], source: str
+           ) -> Iterator[tuple[int, datetime, Event | Op, str]]:
     """The replay clock for each item: its own time, never backwards, ignoring lone jumps."""
-    last: float | None = None
+    jump = timedelta(seconds=MAX_JUMP)
+    last: datetime | None = None
     pending = next(items, None)
     while pending is not None:
         following = next(items, None)
-        n, at, item = pending
-        t = at.timestamp() if at is not None else None
-        nxt = following[1].timestamp() if following is not None and following[1] is not None else None
-        ahead = t is not None and (t > last + MAX_JUMP if last is not None else nxt is not None)
-        if ahead and t is not None and (nxt is None or abs(t - nxt) > MAX_JUMP):
-            log.warning("%s:%d: its time %s is far from the stream's; handled at the stream's time",
-                        source, n, at.isoformat() if at else None)
-            t = last if last is not None else nxt
-        if t is None:
+        n, t, item, text = pending
+        if t is not None and (last is None or t > last + jump):
+            nxt = following[1] if following is not None else None
+            if (last is not None or nxt is not None) and (nxt is None or abs(t - nxt) > jump):
+                log.warning("%s:%d: its time %s is far from the stream's; handled at the stream's time",
+                            source, n, t.isoformat())
+                t = last if last is not None else nxt
+        if t is None or (last is not None and t < last):
             t = last
         if t is not None:
-            if last is not None and t < last:
-                t = last
             last = t
-            yield n, datetime.fromtimestamp(t, UTC), item
+            yield n, t, item, text
         pending = following
 
 
@@ -108,20 +114,41 @@ class Replayer:
         self.set_aside: dict[int, str] = {}  # line number -> reason
         self.skip_timers: set[str] = set()
         self.warned: set[int] = set()
-        self.since: list[tuple[int, datetime, Event | Op]] = []
-        self._ck: tuple[dict[str, Any], set[str], int] = self._take()
+        # the lines since the checkpoint, as text: parsed objects kept alive would cost the
+        # garbage collector more than parsing them again on the rare way back
+        self.since: list[tuple[int, datetime, str]] = []
+        self._ck: tuple[bytes, set[str], int] = self._take()
 
-    def _take(self) -> tuple[dict[str, Any], set[str], int]:
-        state: dict[str, Any] = orjson.loads(orjson.dumps(self.engine.snapshot()))
-        return state, set(self.tickets), len(self.notices)
+    def _take(self) -> tuple[bytes, set[str], int]:
+        return orjson.dumps(self.engine.snapshot(prune=False)), set(self.tickets), len(self.notices)
 
-    def feed(self, n: int, now: datetime, item: Event | Op) -> None:
-        self.since.append((n, now, item))
+    def feed(self, n: int, now: datetime, item: Event | Op, text: str) -> None:
+        """One line (``_handle`` inlined: this is replay's hot loop)."""
+        since = self.since
+        since.append((n, now, text))
+        if isinstance(item, Event) and item.observed_at is None:
+            item.observed_at = now
         try:
-            self._handle(n, now, item)
-        except _Failed:
+            result = self.engine.handle(item, now)
+        except TimerError as exc:  # back to the checkpoint; the line itself runs again without the timer
+            log.warning("%s:%d: a timer failed and is set aside: %s", self.source, n, exc)
+            self.skip_timers.add(exc.ident)
             self._rebuild()
-        if len(self.since) >= CHECKPOINT_EVERY:
+        except Exception as exc:
+            self._set_aside(n, f"{exc.__class__.__name__}: {exc}")
+            self._rebuild()
+        else:
+            if result and result.get("skipped") and n not in self.warned:
+                self.warned.add(n)
+                log.warning("%s:%d: %s op skipped: %s", self.source, n, getattr(item, "kind", "?"),
+                            result["skipped"])
+            changes = self.engine.drain()
+            tickets = self.tickets
+            for tk in changes.tickets:
+                tickets[tk.id] = tk
+            if changes.notices:
+                self.notices.extend(changes.notices)
+        if len(since) >= CHECKPOINT_EVERY:
             self.checkpoint()
 
     def checkpoint(self) -> None:
@@ -136,12 +163,12 @@ class Replayer:
                       self.source, exc)
         items, self.since = self.since, []
         self._restore()
-        for n, now, item in items:
+        for n, now, text in items:
             if n in self.set_aside:
                 continue
-            self.since = [(n, now, item)]
+            self.since = [(n, now, text)]
             try:
-                self._handle(n, now, item)
+                self._handle(n, now, _parse(text))
                 self._ck = self._take()
                 continue
             except _Failed:
@@ -181,7 +208,7 @@ class Replayer:
 
     def _restore(self) -> None:
         state, ids, count = self._ck
-        self.engine = Engine(self.config.rules, self.config.inventory, orjson.loads(orjson.dumps(state)))
+        self.engine = Engine(self.config.rules, self.config.inventory, orjson.loads(state))
         self.engine.skip_timers |= self.skip_timers
         # tickets resolved before the checkpoint never change again; open ones come back from the state
         self.tickets = {tid: self.engine.tickets.get(tid) or self.tickets[tid] for tid in ids}
@@ -192,9 +219,9 @@ class Replayer:
         while True:
             self._restore()
             try:
-                for n, now, item in self.since:
+                for n, now, text in self.since:
                     if n not in self.set_aside:
-                        self._handle(n, now, item)
+                        self._handle(n, now, _parse(text))
                 return
             except _Failed:
                 continue
@@ -203,8 +230,8 @@ class Replayer:
 def replay(config: Config, lines: Iterable[str | bytes], source: str = "stream") -> dict[str, Any]:
     skipped: list[int] = []
     r = Replayer(config, source)
-    for n, now, item in _timed(read_stream(lines, source, skipped), source):
-        r.feed(n, now, item)
+    for n, now, item, text in _timed(_lines(lines, source, skipped), source):
+        r.feed(n, now, item, text)
     engine = r.engine
     if skipped or r.set_aside:
         log.warning("%s: %d lines skipped (cannot be read), %d set aside (handling failed)", source,

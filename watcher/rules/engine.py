@@ -197,7 +197,7 @@ class Engine:
         self._dirty: dict[str, Ticket] = {}
         self._notices: list[Notice] = []
         self._material = False
-        self._fired: list[str] = []
+        self._fired: list[tuple[str, str, float]] = []
         self._routes: dict[str, list[tuple[Rule, str, int]]] = {}
         self._aggs: dict[str, dict[int, MemberSummary]] = {}
         self._route_lists: dict[tuple[tuple[str, str, int], ...], list[tuple[Rule, str, int]]] = {}
@@ -235,7 +235,8 @@ class Engine:
         self._advance_to(_ts(now))
 
     def drain(self) -> Changes:
-        changes = Changes(list(self._dirty.values()), self._notices, self._material, self._fired)
+        changes = Changes(list(self._dirty.values()), self._notices, self._material,
+                          [timer_ident(*f) for f in self._fired] if self._fired else [])
         self._dirty = {}
         self._notices = []
         self._material = False
@@ -292,7 +293,7 @@ class Engine:
                 continue
             self.clock = max(self.clock, due)
             if len(self._fired) < 1000:
-                self._fired.append(timer_ident(kind, key, due))
+                self._fired.append((kind, key, due))
             try:
                 self._fire(kind, key, self.clock)
             except Exception as exc:
@@ -527,7 +528,7 @@ class Engine:
 
     def _sample(self, ev: Event, t: float) -> None:
         value = float(ev.value or 0.0)
-        if not math.isfinite(value) or abs(value) > MAX_VALUE:
+        if not -MAX_VALUE <= value <= MAX_VALUE:  # NaN fails every comparison
             raise EventError(f"value: {value!r} is not a finite number within ±{MAX_VALUE:g}")
         labels = bind(ev.labels, self.inv)
         rules = self._metric_rules.get(labels.get("metric", ""), [])
@@ -1015,9 +1016,11 @@ class Engine:
 
     # ------------------------------------------------------------ persistence of the state
 
-    def snapshot(self) -> dict[str, Any]:
-        """The whole working state as JSON-able data (see ``restore``)."""
-        self._prune()
+    def snapshot(self, prune: bool = True) -> dict[str, Any]:
+        """The whole working state as JSON-able data (see ``restore``); ``prune=False`` leaves
+        the state exactly as it is (replay's checkpoints must not change what comes next)."""
+        if prune:
+            self._prune()
         return {
             "version": 1,
             "clock": self.clock,
