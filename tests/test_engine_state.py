@@ -141,3 +141,28 @@ def test_member_summaries_always_match_the_members(tmp_path_factory: pytest.Temp
             assert g is not None
             assert {i: (a.count, a.first, a.last, a.instances) for i, a in aggs.items() if a.count} == \
                 {i: (a.count, a.first, a.last, a.instances) for i, a in engine._aggregate(g).items()}
+
+
+def test_open_tickets_are_rows_written_when_they_change(store: Store, tmp_path: Path) -> None:
+    """An agent's acknowledgement of one ticket rewrites that ticket, not the others held."""
+    from watcher.model import Op
+
+    engine = _engine(tmp_path)
+    at = T0
+    for i in range(3):  # three hosts down: three host tickets once their hold is over
+        engine.handle(_event(i), at)
+    at += timedelta(minutes=10)
+    engine.advance(at)
+    opened = [tk.id for tk in engine.drain().tickets]
+    assert len(set(opened)) == 3
+    store.commit_batch(3, engine.delta(tickets=opened), [], [], at.timestamp())
+    assert _rows(store, "tickets") == 3
+    engine.handle(Op("ack", at, {"ticket": opened[0], "by": "ola"}), at)
+    changed = [tk.id for tk in engine.drain().tickets]
+    delta = engine.delta(tickets=changed)
+    assert list(delta.parts["tickets"]) == [opened[0]]
+    store.commit_batch(4, delta, [], [], at.timestamp() + 1)
+    _, state, _ = store.load_engine_epoch()
+    restored = _engine(tmp_path, state)
+    assert restored.tickets[opened[0]].acknowledged_by == "ola"
+    assert _same(restored, engine)

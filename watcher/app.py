@@ -71,6 +71,7 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
         if config.service.notify.enabled:
             await dispatcher.start()
         rt = Runtime(config, store, metrics, ingestor, worker, _auth(config), secret, time.time())
+        sinks = await _start_sinks(config, rt, primary)
 
         def reload() -> None:
             # rules and inventory are reloaded; the service settings stay as started (with CLI overrides)
@@ -78,6 +79,8 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
             worker.reload(new)
             rt.config = new
             dispatcher.config = new
+            if sinks is not None:
+                sinks.config = new
             log.info("configuration reloaded: %d rules, %d clients", len(new.rules.rules),
                      len(new.inventory.clients))
 
@@ -93,16 +96,32 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
                 if snmp is not None:
                     await snmp.stop()
         # within STOP_DEADLINE in all: the listener is closed already, requests had their seconds
-        await ingestor.stop(timeout=1.5)
+        await ingestor.stop(timeout=1.0)
         await worker.stop(timeout=2.5)
         await asyncio.to_thread(store.release_lead)  # another replica may lead from now on
-        await dispatcher.stop(timeout=2.0)
+        if sinks is not None:
+            with contextlib.suppress(TimeoutError):  # a call cut off is retried from its queue
+                await asyncio.wait_for(sinks.stop(), 1.5)
+        await dispatcher.stop(timeout=1.5)
         store.close()
 
     app.cleanup_ctx.append(lifecycle)
     routes(app)
     health.routes(app)
     return app
+
+
+async def _start_sinks(config: Config, rt: Runtime, primary: bool) -> Any:
+    """The helpdesk ticket systems of watcher.yaml's ``sinks:`` (only the primary worker polls them)."""
+    if config.service.sinks is None or not config.service.sinks.systems:
+        return None
+    from watcher.sinks.worker import SinkService
+
+    sinks = SinkService(config, rt.store, rt.metrics, rt.ingestor.submit, poll=primary)
+    await sinks.start()
+    rt.sinks = sinks
+    log.info("helpdesk ticket systems: %s", ", ".join(s.name for s in config.service.sinks.systems))
+    return sinks
 
 
 async def _store_events(rt: Runtime, events: list[Any]) -> None:

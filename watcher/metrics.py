@@ -79,3 +79,11 @@ class Metrics:
                                         "job's last run", ["job"])
         self.snmp_traps = gauge("watcher_snmp_traps", "SNMP traps received and rejected, by outcome",
                                 ["outcome"])
+        self.sink_calls = Counter("watcher_sink_calls", "Calls to helpdesk ticket systems, by system, action "
+                                  "and result (ok, skipped, retry, dead)", ["sink", "action", "result"], registry=r)
+        self.sink_poll_errors = Counter("watcher_sink_poll_errors", "Failed polls of a helpdesk ticket system",
+                                        ["sink"], registry=r)
+        self.sink_agent_steps = Counter("watcher_sink_agent_steps", "Agents' steps learnt from a helpdesk "
+                                        "ticket system (ack, resolve)", ["sink", "action"], registry=r)
+        self.sink_jobs = gauge("watcher_sink_jobs", "Calls owed to helpdesk ticket systems, by system and "
+                               "state (pending, sending, done, dead)", ["sink", "state"])

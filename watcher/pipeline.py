@@ -338,6 +338,16 @@ class EngineWorker:
         self.guard.skip_timer(self.engine, ident)
         self.metrics.quarantined_items.inc()
 
+    def _sink_jobs(self, changed: list[Any]) -> Callable[[Any], None] | None:
+        """The calls the written tickets owe the helpdesk systems, stored with them."""
+        if not changed or self.config.service.sinks is None:
+            return None
+        from watcher.sinks import plan, queue
+
+        jobs = plan.jobs_for(changed, self.config.service.sinks)
+        now = self.clock()
+        return lambda conn: queue.enqueue(self.store, conn, jobs, now)
+
     def _step(self) -> bool:
         """One batch: returns True when it handled inbox rows (there may be more)."""
         started = time.perf_counter()
@@ -403,12 +413,13 @@ class EngineWorker:
         if changes.material or changes.notices or answers or due or tracing or \
                 (self._stopping and self._unwritten_rows):
             try:
-                self.epoch = self.store.commit_batch(last, engine.delta(whole=self._write_whole),
+                self.epoch = self.store.commit_batch(last, engine.delta(self._write_whole, self._unwritten),
                                                      list(self._unwritten.values()),
                                                      changes.notices, self.clock(), op_answers=answers,
                                                      epoch=self.epoch,
                                                      notice_delay=self.config.service.notify.digest_window,
-                                                     status=status)
+                                                     status=status,
+                                                     also=self._sink_jobs(list(self._unwritten.values())))
             except Exception as exc:
                 if guard.is_infrastructure(exc):
                     raise

@@ -72,6 +72,17 @@ def _span(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
+def _external(doc: dict[str, Any]) -> str:
+    """The ticket in the helpdesk's own systems: a link per system and its sync state."""
+    parts = []
+    for e in doc.get("external") or []:
+        label = escape(f"{e['sink']} #{e['external_id']}" if e.get("external_id") else e["sink"])
+        link = f"<a href='{escape(e['url'])}'>{label}</a>" if e.get("url") else label
+        css = {"failed": "breached", "pending": "soon"}.get(e.get("state", ""), "ok")
+        parts.append(f"{link} <span class='{css}'>{escape(e.get('state', ''))}</span>")
+    return "<br>" + " · ".join(parts) if parts else ""
+
+
 def render(docs: list[dict[str, Any]], now: datetime) -> str:
     rows = []
     for d in sorted(docs, key=lambda d: (d.get("sla") or {}).get("react_by") or "9999"):
@@ -87,7 +98,7 @@ def render(docs: list[dict[str, Any]], now: datetime) -> str:
             + f"<button onclick=\"act('{tid}','resolve')\">resolve</button>"
             + f"<button onclick=\"escalate('{tid}')\">escalate</button>")
         rows.append(
-            f"<tr><td><a href='/api/v1/tickets/{tid}'>{tid}</a></td><td>{escape(d['client'])}</td>"
+            f"<tr><td><a href='/api/v1/tickets/{tid}'>{tid}</a>{_external(d)}</td><td>{escape(d['client'])}</td>"
             f"<td>{escape(d['category'])}<br>{escape(str(entity.get('kind', '')))} "
             f"{escape(str(entity.get('id', '')))}</td><td>{escape(d.get('title') or '')}</td>"
             f"<td>{escape(d.get('opened_at') or '')}</td><td class='{css}'>{escape(text)}</td>"

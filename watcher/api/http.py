@@ -57,6 +57,7 @@ class Runtime:
     reload: Any = None
     scheduler: Any = None  # watcher.collectors.schedule.Scheduler when collectors run
     snmp: Any = None  # watcher.collectors.snmptrap.SnmpTrapReceiver when traps are taken
+    sinks: Any = None  # watcher.sinks.worker.SinkService when helpdesk ticket systems are configured
 
 
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
@@ -401,6 +402,9 @@ async def get_ticket(request: web.Request) -> web.Response:
     doc = await asyncio.to_thread(rt.store.get_ticket, request.match_info["id"])
     if doc is None:
         return _error(404, f"no ticket {request.match_info['id']}")
+    from watcher.sinks import api as sinks_api
+
+    doc["external"] = await asyncio.to_thread(sinks_api.sync_state, rt.store, doc["id"])
     return _json(doc)
 
 
@@ -411,7 +415,10 @@ async def get_outbox(request: web.Request) -> web.Response:
         for k in ("created_at", "due_at", "sent_at", "claimed_at"):
             if r.get(k):
                 r[k] = format_time(datetime.fromtimestamp(r[k], UTC))
-    return _json({"outbox": rows, "counts": await asyncio.to_thread(rt.store.outbox_counts)})
+    from watcher.sinks import api as sinks_api
+
+    return _json({"outbox": rows, "counts": await asyncio.to_thread(rt.store.outbox_counts),
+                  **await asyncio.to_thread(sinks_api.dead_letters, rt.store, request.query.get("state"))})
 
 
 async def get_metrics(request: web.Request) -> web.Response:
@@ -430,7 +437,9 @@ async def get_metrics(request: web.Request) -> web.Response:
             if h.last_duration is not None:
                 rt.metrics.collector_duration.labels(name).set(h.last_duration)
     from watcher.api import health
+    from watcher.sinks import api as sinks_api
 
+    await asyncio.to_thread(sinks_api.set_gauges, rt.store, rt.metrics)
     body = exposition(rt.metrics.registry, await health.figures(rt, FiguresCollector(figures)))
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -569,6 +578,10 @@ async def get_index(request: web.Request) -> web.Response:
     docs = []
     for status in ("open", "acknowledged"):
         docs += await asyncio.to_thread(rt.store.list_tickets, status, None, None, 1000)
+    if rt.sinks is not None:
+        from watcher.sinks import api as sinks_api
+
+        await asyncio.to_thread(sinks_api.attach, rt.store, docs)
     from watcher.api import health, helpdesk  # the call list under the tickets
 
     page = console.render(docs, utcnow()) + helpdesk.calls_html(await helpdesk.call_rows(rt))

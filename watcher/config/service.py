@@ -78,6 +78,7 @@ class ServiceConfig:
     mail: Any = None  # watcher.collectors.mailbox.MailConfig when watcher.yaml has a mail: section
     max_ready_lag: float = 60.0  # /ready fails when the oldest unhandled inbox row waits longer
     max_ready_lag_rows: int = 100_000  # ... or when more rows than this wait
+    sinks: Any = None  # watcher.config.sinks.SinksConfig when watcher.yaml has a sinks: section
 
 
 @dataclass(frozen=True)
@@ -164,14 +165,19 @@ def load_config(path: Path | str | None = None) -> Config:
                                 db_url=f"sqlite:///{base / 'watcher.db'}")
     else:
         service = load_service(p)
-    return Config(service, load_rules(service.rules_path), load_inventory(service.inventory_path))
+    config = Config(service, load_rules(service.rules_path), load_inventory(service.inventory_path))
+    if service.sinks is not None:
+        from watcher.config.sinks import check_clients
+
+        check_clients(service.sinks, config.inventory, str(service.path))
+    return config
 
 
 def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
                   "engine_tick", "workers", "sqlite_synchronous", "auth", "notify", "snmp", "collectors", "mail",
-                  "max_ready_lag", "max_ready_lag_rows"})
+                  "max_ready_lag", "max_ready_lag_rows", "sinks"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -235,8 +241,14 @@ def load_service(p: Path) -> ServiceConfig:
         from watcher.collectors.mailbox import load_mail_config
 
         mail = load_mail_config(mr, base)
+    sinks = None
+    skr = r.child("sinks")
+    if skr is not None:
+        from watcher.config.sinks import load_sinks
+
+        sinks = load_sinks(skr, _secret)
     return ServiceConfig(
-        collectors=collectors, mail=mail,
+        collectors=collectors, mail=mail, sinks=sinks,
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),

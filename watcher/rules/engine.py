@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from sys import intern
 from typing import Any
 
 from watcher.config.inventory import Inventory
@@ -61,6 +62,15 @@ _DEFAULT_TITLES = {
     "mail": {"pl": "Problem z pocztą: {mailbox}", "en": "Mail problem: {mailbox}"},
     "other": {"pl": "{alertname}: {client_name}", "en": "{alertname}: {client_name}"},
 }
+
+
+def _shared(labels: dict[str, str]) -> dict[str, str]:
+    """Labels as the engine keeps them for a long time: one string object per distinct value.
+
+    A storm of alerts repeats the same few values (``alertname``, ``severity``, a client's
+    id) in every alert; held as separate objects they would cost more than the alert itself.
+    """
+    return {intern(k): intern(v) for k, v in labels.items()}
 
 
 def _ts(dt: datetime) -> float:
@@ -425,14 +435,14 @@ class Engine:
                     self._resolve_by(rule, rule.signals[idx], labels, t)
                     change = "resolved"
             if a is None:
-                self.alerts[fp] = Alert(fp, labels, "resolved", start, t, None, t)
+                self.alerts[fp] = Alert(fp, _shared(labels), "resolved", start, t, None, t)
         else:
             expires = _ts(ev.ends_at) if ev.ends_at is not None else None
             if a is None or (a.status == "resolved" and start > a.start + 0.5) or \
                     (a.status == "firing" and start > a.start + 0.5):
                 change = "new" if a is None or a.status == "resolved" else "occurrence"
                 if a is None:
-                    a = Alert(fp, labels, "firing", start, t, expires)
+                    a = Alert(fp, _shared(labels), "firing", start, t, expires)
                     self.alerts[fp] = a
                 else:
                     a.status, a.start, a.last, a.expires, a.end, a.labels = "firing", start, t, expires, None, labels
@@ -1027,6 +1037,7 @@ class Engine:
             "next_id": self.next_id,
             "alerts": [self._alert_row(a) for a in self.alerts.values()],
             "groups": [g.__dict__ for g in self.groups.values()],
+            "tickets": [tk.to_dict() for tk in self.tickets.values()],
             **self._rest(),
         }
 
@@ -1036,7 +1047,6 @@ class Engine:
 
     def _rest(self) -> dict[str, Any]:
         return {
-            "tickets": [tk.to_dict() for tk in self.tickets.values()],
             "maintenances": self.maintenances,
             "silences": self.silences,
             "early_callbacks": self.early_callbacks,
@@ -1046,21 +1056,26 @@ class Engine:
             "skip_timers": sorted(self.skip_timers),
         }
 
-    def delta(self, whole: bool = False) -> EngineDelta:
+    def delta(self, whole: bool = False, tickets: Iterable[str] = ()) -> EngineDelta:
         """What changed since the last ``delta`` (or since the engine was built), for a store
-        that keeps alerts and groups as rows of their own: the small rest of the state whole,
-        and only the alerts and groups that were touched, written or deleted.  ``whole``: every
-        alert and group (after a restore from an older layout, or a reload that dropped rules)."""
+        that keeps alerts, groups and open tickets as rows of their own: the small rest of the
+        state whole, and only the alerts and groups that were touched, written or deleted,
+        and the ``tickets`` named (every ticket change is handed out by ``drain``, so the
+        caller knows them).  ``whole``: every entry (after a restore from an older layout, or
+        a reload that dropped rules)."""
         self._prune()
         doc = self.snapshot_rest()
         touched_alerts, touched_groups = self.alerts.take_touched(), self.groups.take_touched()
+        touched_tickets = set(tickets)
         if whole:
-            touched_alerts, touched_groups = set(self.alerts), set(self.groups)
+            touched_alerts, touched_groups, touched_tickets = set(self.alerts), set(self.groups), set(self.tickets)
         alerts = {fp: (self._alert_row(a) if (a := self.alerts.peek(fp)) is not None else None)
                   for fp in touched_alerts}
         groups = {gid: (dict(g.__dict__) if (g := self.groups.peek(gid)) is not None else None)
                   for gid in touched_groups}
-        return EngineDelta(doc, {"alerts": alerts, "groups": groups}, whole)
+        open_tickets = {tid: (tk.to_dict() if (tk := self.tickets.get(tid)) is not None else None)
+                        for tid in touched_tickets}
+        return EngineDelta(doc, {"alerts": alerts, "groups": groups, "tickets": open_tickets}, whole)
 
     @staticmethod
     def _alert_row(a: Alert) -> list[Any]:

@@ -1,13 +1,13 @@
 """quarantine: items the engine set aside; ticket columns wide enough for any label ingest keeps
 
 Revision ID: 0003_quarantine
-Revises: 0004_engine_parts
+Revises: 0005_sinks
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_quarantine"
-down_revision = "0004_engine_parts"
+down_revision = "0005_sinks"
 branch_labels = None
 depends_on = None
 
