@@ -19,8 +19,9 @@ $(TESTSTAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@ $(STAMP)
 
+# The demo: a scripted morning played into the live service (see README, Quick start).
 run: $(STAMP)
-	$(BIN)/watcher serve --config watcher.yaml
+	$(BIN)/watcher serve --config watcher.yaml --demo
 
 # Debian packages the integration tests talk to (real Prometheus, Alertmanager, net-snmp...).
 # Installed once here, never from tests running in parallel (dpkg takes a lock).

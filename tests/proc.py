@@ -38,7 +38,7 @@ class WatcherProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"watcher exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            if "watcher listening on" in self.log.read_text()[offset:]:
+            if b"watcher listening on" in self.log.read_bytes()[offset:]:  # a byte offset: logs are UTF-8
                 return
             time.sleep(0.1)
         raise TimeoutError(f"watcher did not start:\n{self.log.read_text()}")

@@ -113,6 +113,25 @@ class Api:
 Start = Callable[..., Awaitable[Api]]
 
 
+async def app_in(folder: Path, stack: AsyncExitStack, **service: Any) -> Api:
+    """The real app on SQLite in ``folder``: INVENTORY, the shipped rules with short holds,
+    and a watcher.yaml with the given extra keys; closed with ``stack``."""
+    (folder / "inventory.yaml").write_text(yaml.safe_dump(INVENTORY, allow_unicode=True))
+    fast_rules(folder)
+    doc = {"rules": "rules.yaml", "inventory": "inventory.yaml", "database": "sqlite:///watcher.db",
+           "secret_key": "api-test-secret-key", "engine_tick": "0.1s", "notify": {"enabled": False},
+           "snmp": {"listen": "off"}, **service}
+    (folder / "watcher.yaml").write_text(yaml.safe_dump(doc))
+    config = load_config(folder / "watcher.yaml")
+    if "database" not in service:
+        assert config.service.db_url == f"sqlite:///{folder / 'watcher.db'}"
+    app = build_app(config)
+    client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
+    await client.start_server()
+    stack.push_async_callback(client.close)
+    return Api(client, app)
+
+
 @pytest.fixture
 async def start(tmp_path: Path) -> AsyncIterator[Start]:
     """Start the app with a watcher.yaml of ``rules``, ``inventory`` and the given extra keys."""
@@ -124,20 +143,7 @@ async def start(tmp_path: Path) -> AsyncIterator[Start]:
         count += 1
         folder = tmp_path / f"app{count}"
         folder.mkdir()
-        (folder / "inventory.yaml").write_text(yaml.safe_dump(INVENTORY, allow_unicode=True))
-        fast_rules(folder)
-        doc = {"rules": "rules.yaml", "inventory": "inventory.yaml", "database": "sqlite:///watcher.db",
-               "secret_key": "api-test-secret-key", "engine_tick": "0.1s", "notify": {"enabled": False},
-               "snmp": {"listen": "off"}, **service}
-        (folder / "watcher.yaml").write_text(yaml.safe_dump(doc))
-        config = load_config(folder / "watcher.yaml")
-        if "database" not in service:
-            assert config.service.db_url == f"sqlite:///{folder / 'watcher.db'}"
-        app = build_app(config)
-        client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
-        await client.start_server()
-        stack.push_async_callback(client.close)
-        return Api(client, app)
+        return await app_in(folder, stack, **service)
 
     try:
         yield _start

@@ -201,7 +201,7 @@ def test_shipped_rules_load_into_typed_rules() -> None:
     rules = load_rules(ROOT / "rules.yaml")
     names = [r.name for r in rules.rules]
     assert names == ["site-internet", "host-down", "mail-server", "mailbox-login", "mailbox-quota",
-                     "mail-delivery", "share-filling", "host-disk", "other"]
+                     "mail-delivery", "share-filling", "host-disk", "feed-silent", "other"]
     site = rules.by_name("site-internet")
     assert isinstance(site, Rule)
     assert (site.kind, site.category, site.entity, site.group_by) == ("outage", "internet", "site",
@@ -560,8 +560,9 @@ def test_check_prints_what_it_found() -> None:
     out = run_watcher("check", "--config", str(ROOT / "watcher.yaml"))
     assert out.returncode == 0, out.stderr
     assert f"ok: {ROOT / 'watcher.yaml'}" in out.stdout
-    assert f"rules: 9 from {ROOT / 'rules.yaml'}" in out.stdout
+    assert f"rules: 10 from {ROOT / 'rules.yaml'}" in out.stdout
     assert "1 clients, 2 sites, 4 people, 1 shares, 3 mailboxes" in out.stdout
+    assert "  feeds: 1 (acme-prometheus)" in out.stdout
 
 
 @pytest.mark.skipif(not (SHARED / "scenarios" / "sample" / "inventory.yaml").exists(),

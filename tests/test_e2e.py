@@ -123,7 +123,8 @@ def test_outage_signal_to_ticket_to_people_and_back(backend: str, workers: int, 
             assert "recepcja@acme.example" in by_to
 
             status, page = w.request("GET", "/")
-            assert status == 200 and tk["id"] in page and " left" in page, "the console shows the SLA clock"
+            assert status == 200 and tk["id"] in page and " zostało" in page, "the console (Polish by default) " \
+                "shows the SLA clock"
             status, body = w.request("POST", "/api/v1/people/jan.kowalski/callbacks", {})
             assert status == 200 and body["tickets"] == [tk["id"]], body
             status, body = w.request("POST", "/api/v1/people/olek.biuro/callbacks", {})

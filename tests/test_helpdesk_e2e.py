@@ -117,7 +117,7 @@ def test_outage_call_task_failure_escalates_and_callers_stay_on_the_call_list(tm
             listed = cli(cfg, w, "calls")
             assert listed.returncode == 0 and "Jan Kowalski tel. +48 601 000 000" in listed.stdout, listed
             page = w.request("GET", "/")[1]
-            assert "Calls to make" in page and "+48 601 000 000" in page
+            assert "Telefony do wykonania" in page and "+48 601 000 000" in page  # the console is Polish by default
             # the agent calls: no answer first (still on the list), then reached (off the list)
             done = cli(cfg, w, "call", tid, "--person", "jan.kowalski", "--outcome", "no_answer")
             assert done.returncode == 0, done.stderr

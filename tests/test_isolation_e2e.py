@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
 
 from tests.proc import WatcherProcess
@@ -112,8 +113,13 @@ def test_bad_mix_then_a_normal_outage(tmp_path: Path, db_url: str) -> None:
             assert "watcher_unbound_events" in metrics
             assert w.request("GET", "/ready")[0] == 200
             assert w.request("GET", "/healthz")[1]["status"] == "ok"
-            page = w.request("GET", "/")[1]
-            assert "1 set aside" in page and "/api/v1/unbound" in page
+            agent = requests.Session()  # the agent console shows both lists to a signed-in agent
+            assert agent.post(w.url + "/console/login", json={"name": "Anna"}, headers={"Origin": w.url},
+                              timeout=10).status_code == 200
+            page = agent.get(w.url + "/console/quarantine", timeout=10).text
+            assert "cannot be read" in page and str(bad_seq) in page
+            page = agent.get(w.url + "/console/unbound", timeout=10).text
+            assert "newclient" in page and "who@nowhere.example" in page
 
             # the inventory owner adds the client: its next alert binds and opens a ticket
             inv["clients"].append({"id": "newclient", "name": "New Client", "sla": "standard", "language": "en",

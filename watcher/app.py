@@ -31,6 +31,8 @@ from watcher.config import Config, load_config
 from watcher.metrics import Metrics
 from watcher.notify.outbox import Dispatcher
 from watcher.pipeline import EngineWorker, Ingestor
+from watcher.report.send import Scheduler
+from watcher.selfwatch import watching
 from watcher.store import InboxRow, Store
 
 log = logging.getLogger("watcher")
@@ -70,6 +72,9 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
         await ingestor.start()
         if config.service.notify.enabled:
             await dispatcher.start()
+        reports = Scheduler(config, store, dispatcher.wake) if primary and config.service.report.schedule else None
+        if reports is not None:
+            await reports.start()
         rt = Runtime(config, store, metrics, ingestor, worker, _auth(config), secret, time.time())
         sinks = await _start_sinks(config, rt, primary)
 
@@ -79,6 +84,8 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
             worker.reload(new)
             rt.config = new
             dispatcher.config = new
+            if reports is not None:
+                reports.config = new
             if sinks is not None:
                 sinks.config = new
             log.info("configuration reloaded: %d rules, %d clients", len(new.rules.rules),
@@ -88,6 +95,7 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
         app[RUNTIME] = rt
         snmp = await _start_snmp(config, rt) if primary else None
         async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(watching(rt, lambda events: _store_events(rt, events)))
             if primary:
                 await _start_collectors(config, rt, stack)
             try:
@@ -99,10 +107,13 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
         await ingestor.stop(timeout=1.0)
         await worker.stop(timeout=2.5)
         await asyncio.to_thread(store.release_lead)  # another replica may lead from now on
+        if reports is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reports.stop(), 1.0)
         if sinks is not None:
             with contextlib.suppress(TimeoutError):  # a call cut off is retried from its queue
-                await asyncio.wait_for(sinks.stop(), 1.5)
-        await dispatcher.stop(timeout=1.5)
+                await asyncio.wait_for(sinks.stop(), 1.0)
+        await dispatcher.stop(timeout=1.0)
         store.close()
 
     app.cleanup_ctx.append(lifecycle)
@@ -128,6 +139,8 @@ async def _store_events(rt: Runtime, events: list[Any]) -> None:
     """The sink of every built-in collector: the same durable inbox as HTTP ingest."""
     if not events:
         return
+    if rt.observe is not None:
+        rt.observe(events, time.time())
     rows = [InboxRow("event", ev.source, ev.occurrence_key, time.time(), orjson.dumps(ev.to_dict()).decode())
             for ev in events]
     seqs = await rt.ingestor.submit(rows)
@@ -203,7 +216,7 @@ async def _start_snmp(config: Config, rt: Runtime) -> Any:
 
 
 def serve(config: Config, listen: str | None = None, db: str | None = None, snmp_listen: str | None = None,
-          workers: int | None = None) -> int:
+          workers: int | None = None, demo: bool = False) -> int:
     service = config.service
     if listen:
         service = replace(service, listen=listen)
@@ -216,7 +229,7 @@ def serve(config: Config, listen: str | None = None, db: str | None = None, snmp
     config = replace(config, service=service)
     if config.service.workers > 1:
         return _serve_workers(config)
-    return _run(_serve(config))
+    return _run(_serve(config, demo=demo))
 
 
 def _run(main: Coroutine[Any, Any, int]) -> int:
@@ -309,7 +322,7 @@ def _stop_with_parent() -> None:
 
 
 async def _serve(config: Config, sock: socket.socket | None = None, primary: bool = True,
-                 announce: bool = True) -> int:
+                 announce: bool = True, demo: bool = False) -> int:
     app = build_app(config, primary=primary)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0, access_log=None)
     await runner.setup()
@@ -318,7 +331,11 @@ async def _serve(config: Config, sock: socket.socket | None = None, primary: boo
         site: web.BaseSite = web.TCPSite(runner, host or "127.0.0.1", int(port))
     else:
         site = web.SockSite(runner, sock)
-    await site.start()
+    try:
+        await site.start()
+    except OSError:  # a busy port: stop what setup started; the command line says it in one line
+        await runner.cleanup()
+        raise
     if announce:
         addr = runner.addresses[0]
         print(f"watcher listening on http://{addr[0]}:{addr[1]}/", flush=True)
@@ -336,7 +353,12 @@ async def _serve(config: Config, sock: socket.socket | None = None, primary: boo
 
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, on_hup)
-    await stop.wait()
+    async with contextlib.AsyncExitStack() as extras:
+        if demo:
+            from watcher.demo import running
+
+            await extras.enter_async_context(running(app[RUNTIME]))
+        await stop.wait()
     log.info("stopping")
     _watchdog(STOP_DEADLINE)
     await runner.cleanup()

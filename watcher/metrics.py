@@ -71,7 +71,8 @@ class Metrics:
         self.delivery_seconds = Histogram("watcher_delivery_seconds", "From a notice queued to its "
                                           "delivery", ["kind"], registry=r,
                                           buckets=(.05, .1, .25, .5, 1, 2, 5, 10, 30, 60, 300, 3600))
-        self.collector_up = gauge("watcher_collector_up", "1 while a collector job's last run succeeded",
+        self.collector_up = gauge("watcher_collector_up", "1 while a collector job's last run succeeded and found what "
+                                  "it watches working (0: the job fails, or a probe's target does not answer)",
                                   ["job"])
         self.collector_runs = gauge("watcher_collector_runs", "Runs of a collector job", ["job"])
         self.collector_errors = gauge("watcher_collector_errors", "Failed runs of a collector job", ["job"])
@@ -79,6 +80,16 @@ class Metrics:
                                         "job's last run", ["job"])
         self.snmp_traps = gauge("watcher_snmp_traps", "SNMP traps received and rejected, by outcome",
                                 ["outcome"])
+        # who watches the watcher (watcher.feeds, watcher.heartbeat)
+        self.feed_silent = Gauge("watcher_feed_silent", "1 while an expected source (a feed of watcher.yaml) "
+                                 "has been silent past its period (set by the process that runs the engine)",
+                                 ["feed", "client"], registry=r, multiprocess_mode="livemax")
+        self.feed_last_seen = Gauge("watcher_feed_last_seen_timestamp_seconds", "When an expected source last "
+                                    "spoke (Unix time)", ["feed"], registry=r, multiprocess_mode="max")
+        self.heartbeat_pings = Counter("watcher_heartbeat_pings", "Pings to the dead man's switch, by result "
+                                       "(sent, failed, skipped while unhealthy)", ["result"], registry=r)
+        self.store_up = gauge("watcher_store_up", "1 while the database answered the last health probe")
+        self.store_errors = Counter("watcher_store_errors", "Database health probes that failed", registry=r)
         self.sink_calls = Counter("watcher_sink_calls", "Calls to helpdesk ticket systems, by system, action "
                                   "and result (ok, skipped, retry, dead)", ["sink", "action", "result"], registry=r)
         self.sink_poll_errors = Counter("watcher_sink_poll_errors", "Failed polls of a helpdesk ticket system",

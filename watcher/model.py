@@ -127,7 +127,7 @@ def fingerprint(labels: dict[str, str]) -> str:
 
 @dataclass(slots=True)
 class Event:
-    """One normalized signal (CONTRACT section 1)."""
+    """One normalized signal (docs/events.md)."""
 
     labels: dict[str, str]
     source: str = "api"
@@ -263,7 +263,7 @@ class Event:
 
 @dataclass(slots=True)
 class Op:
-    """An agent's or a stream's operation on the engine (CONTRACT section 5).
+    """An agent's or a stream's operation on the engine (docs/replay.md).
 
     ``kind`` is one of: ``maintenance`` (client, site, starts_at, ends_at, reason),
     ``callback`` (person, optional ticket, note, phone, preferred_time), ``ack`` (ticket, by),
@@ -395,7 +395,7 @@ class TimelineEntry:
 
 @dataclass(slots=True)
 class Ticket:
-    """A ticket as the contract shows it (CONTRACT section 4), plus the engine's bookkeeping."""
+    """A ticket as the API shows it (docs/tickets.md), plus the engine's bookkeeping."""
 
     id: str
     client: str

@@ -30,6 +30,7 @@ import orjson
 
 from watcher import guard
 from watcher.config import Config
+from watcher.logs import TicketLog
 from watcher.metrics import Metrics
 from watcher.model import Event, EventError, Op, op_from_dict
 from watcher.rules import Engine
@@ -168,7 +169,9 @@ class EngineWorker:
         self._write_whole = False
         self._last_commit = 0.0
         self.commit_interval = 2.0
+        self.ticket_log = TicketLog()
         self.status = StatusPublisher(clock=clock)
+        self.last_step = 0.0  # clock() at the end of the last batch that went through (a stall stops it)
 
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
@@ -181,6 +184,7 @@ class EngineWorker:
         self._unwritten.clear()
         self._unwritten_rows = 0
         self.engine = Engine(self.config.rules, self.config.inventory, state)
+        self.ticket_log.prime(self.engine.tickets.values())
         self._write_whole = inline
         self.guard.loaded(self.engine, *qstore.skipped_after(self.store, self.cursor))
 
@@ -447,6 +451,7 @@ class EngineWorker:
         while len(self._results) > 10_000:
             self._results.pop(next(iter(self._results)))
         self.cursor = last
+        self.ticket_log.observe(changes.tickets)
         for tk in changes.tickets:
             if tk.status == "resolved" and tk.id in self._seen_open:
                 self.metrics.tickets_resolved.labels(tk.category).inc()
@@ -459,4 +464,5 @@ class EngineWorker:
             self.on_notices()
         if rows or changes.tickets:
             self.metrics.engine_batch_seconds.observe(time.perf_counter() - started)
+        self.last_step = self.clock()
         return bool(rows)

@@ -91,6 +91,10 @@ def _timed(items: Iterator[tuple[int, datetime | None, Event | Op, str]], source
         if t is not None:
             last = t
             yield n, t, item, text
+        else:
+            what = f"op {item.kind}" if isinstance(item, Op) else f"event {item.alertname or item.fingerprint}"
+            log.warning("%s:%d: skipped %s: it carries no time (observed_at or starts_at) and no line before "
+                        "it did", source, n, what)
         pending = following
 
 

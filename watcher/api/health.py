@@ -17,7 +17,6 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from html import escape
 from typing import Any
 
 from aiohttp import web
@@ -159,15 +158,6 @@ async def figures(rt: Runtime, base: Collector) -> Collector:
     return _Figures(base, size, seconds)
 
 
-async def console_note(rt: Runtime) -> str:
-    """A line for the agent console: what needs the inventory owner's or an engineer's eye."""
-    size = await asyncio.to_thread(qstore.count, rt.store)
-    unbound = await asyncio.to_thread(unbound_rows, rt)
-    return (f"<p>Needs attention: <a href=/api/v1/quarantine>{size} set aside</a> (items the engine could "
-            f"not handle) · <a href=/api/v1/unbound>{len(unbound)} unknown names</a> "
-            f"({escape(str(sum(int(r[3]) for r in unbound)))} events the inventory does not cover)</p>")
-
-
 def routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/ready", get_ready)
@@ -175,4 +165,4 @@ def routes(app: web.Application) -> None:
     r.add_get("/api/v1/unbound", get_unbound)
 
 
-__all__ = ["console_note", "figures", "get_healthz", "routes", "stalled"]
+__all__ = ["figures", "get_healthz", "routes", "stalled"]

@@ -1,4 +1,4 @@
-"""The HTTP API (CONTRACT sections 2 and 4) on aiohttp.
+"""The HTTP API (docs/events.md, docs/tickets.md) on aiohttp.
 
 Handlers are thin: parse and check at the edge, hand rows to the ingestor or ops to the
 engine worker through the inbox, and answer.  A 2xx on an ingest path means the rows are
@@ -8,7 +8,6 @@ committed; bad input is a 4xx with a message and stores nothing.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import os
@@ -26,7 +25,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from watcher.api import console
+from watcher.api import console, reports
 from watcher.api.auth import IngestAuth, check
 from watcher.collectors.formats import FORMATS
 from watcher.config import Config
@@ -57,6 +56,7 @@ class Runtime:
     reload: Any = None
     scheduler: Any = None  # watcher.collectors.schedule.Scheduler when collectors run
     snmp: Any = None  # watcher.collectors.snmptrap.SnmpTrapReceiver when traps are taken
+    observe: Any = None  # watcher.feeds.FeedWatch.observe: sees every event received, re-sends included
     sinks: Any = None  # watcher.sinks.worker.SinkService when helpdesk ticket systems are configured
 
 
@@ -157,6 +157,8 @@ async def _ingest(request: web.Request, fmt: str, auth_path: str) -> web.Respons
             continue
         rows.append(InboxRow("event", ev.source[:64], key, received, orjson.dumps(ev.to_dict()).decode()))
         fresh.append(ev)
+    if rt.observe is not None:  # a re-send still shows that its sender is alive
+        rt.observe(events, received)
     received_by: Counter[str] = Counter()
     if rows:
         try:
@@ -445,8 +447,9 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 
 async def get_report(request: web.Request) -> web.Response:
-    """The monthly report of one client (``?month=YYYY-MM&format=json|text|html``)."""
-    from watcher import report
+    """The monthly report of one client (``?month=YYYY-MM&format=json|text|html|pdf``)."""
+    from watcher.report import render
+    from watcher.report.send import make
 
     rt = request.app[RUNTIME]
     client = rt.config.inventory.clients.get(request.match_info["client"])
@@ -456,17 +459,19 @@ async def get_report(request: web.Request) -> web.Response:
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
         return _error(400, "month: expected YYYY-MM")
     fmt = request.query.get("format", "json")
-    if fmt not in ("json", "text", "html"):
-        return _error(400, "format: expected json, text or html")
+    if fmt not in ("json", "text", "html", "pdf"):
+        return _error(400, "format: expected json, text, html or pdf")
     if not 1970 <= int(month[:4]) <= 9998:
         return _error(400, "month: out of range")
-    tickets = await asyncio.to_thread(rt.store.list_tickets, None, client.id, None, 1_000_000)
-    rep = report.build(tickets, client, month)
+    made = await asyncio.to_thread(make, rt.store, rt.config, client, month, utcnow(), fmt == "pdf",
+                                   fmt in ("html", "pdf"))
     if fmt == "text":
-        return web.Response(text=report.render_text(rep))
+        return web.Response(text=render.render_text(made.report, client))
     if fmt == "html":
-        return web.Response(text=report.render_html(rep), content_type="text/html")
-    return _json(dataclasses.asdict(rep))
+        return web.Response(text=made.html, content_type="text/html")
+    if fmt == "pdf":
+        return web.Response(body=made.pdf, content_type="application/pdf")
+    return _json(render.to_json(made.report))
 
 
 async def get_stats(request: web.Request) -> web.Response:
@@ -572,27 +577,11 @@ async def post_link(request: web.Request) -> web.Response:
     return web.Response(text="Dziękujemy / Thank you.")
 
 
-async def get_index(request: web.Request) -> web.Response:
-    """The agent console: open and acknowledged tickets with their SLA clocks."""
-    rt = request.app[RUNTIME]
-    docs = []
-    for status in ("open", "acknowledged"):
-        docs += await asyncio.to_thread(rt.store.list_tickets, status, None, None, 1000)
-    if rt.sinks is not None:
-        from watcher.sinks import api as sinks_api
-
-        await asyncio.to_thread(sinks_api.attach, rt.store, docs)
-    from watcher.api import health, helpdesk  # the call list under the tickets
-
-    page = console.render(docs, utcnow()) + helpdesk.calls_html(await helpdesk.call_rows(rt))
-    return web.Response(text=page + await health.console_note(rt), content_type="text/html")
-
-
 @web.middleware
 async def read_auth(request: web.Request, handler: Any) -> web.StreamResponse:
     """Reads of tickets, the outbox, stats and reports need the ``api`` credential when one is
     configured: they name people and their delivery errors."""
-    if request.method == "GET" and (request.path.startswith("/api/v1/") or request.path == "/"):
+    if request.method == "GET" and request.path.startswith("/api/v1/"):  # the console guards its own pages
         rt = request.app[RUNTIME]
         if "api" in rt.auth:
             denied = await _authorized(request, rt, "api", b"")
@@ -637,7 +626,8 @@ def routes(app: web.Application) -> None:
     r.add_get("/healthz", get_health)
     r.add_get("/api/v1/stats", get_stats)
     r.add_get("/api/v1/reports/{client}", get_report)
-    r.add_get("/", get_index)
     from watcher.api import helpdesk  # the call list, calls, escalation, office answers, disk advice
 
     helpdesk.routes(r)
+    console.routes(app)
+    reports.routes(app, lambda request: request.app[RUNTIME].store)

@@ -6,7 +6,7 @@ The blocking stdlib clients (``imaplib``, ``smtplib``) run in worker threads, at
 ``max_concurrency`` at a time.  Per-mailbox and per-server state lives in memory, so a
 recovery is reported as a resolved event and a lasting problem keeps its ``starts_at``.
 
-Signals (``source: mailbox``; CONTRACT sections 1 and 6):
+Signals (``source: mailbox``; docs/events.md):
 
 - ``{alertname: MailboxLoginFailed, mailbox, client}``: the server refused the login.
   Every failed attempt is a new occurrence: ``starts_at`` is the time of that attempt.

@@ -307,8 +307,10 @@ class ProbeCollector:
         state.last_error = None
 
     def _job(self, target: ProbeTarget) -> Job:
-        async def job() -> None:
+        async def job() -> str | None:
             await self.run(target)
+            state = self._states[target.key]
+            return state.last_error or "failing" if state.up is False else None
         return job
 
     def _skip_icmp_if_impossible(self) -> None:

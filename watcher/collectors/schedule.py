@@ -12,7 +12,9 @@ share path, a sink that refuses events), not a monitoring signal: it is counted 
 job's :class:`CollectorHealth`, retried with exponential backoff, and logged once when
 the job starts failing and once when it recovers, as Home Assistant's update
 coordinator does, so a source that stays down does not flood the log.  A probe whose
-target is unreachable is a *successful* job that emitted a ``ProbeFailed`` event.
+target is unreachable is a *successful* job that emitted a ``ProbeFailed`` event; the job
+returns what it found failing, and its health shows it (``failing``, ``up`` false), because
+an operator asking "are my probes fine?" means the targets, not the scheduler.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ log = logging.getLogger(__name__)
 EventSink = Callable[[list[Event]], Awaitable[None]]
 """Where a collector hands its events; an exception means "not taken", and the job errors."""
 
-Job = Callable[[], Awaitable[None]]
+Job = Callable[[], Awaitable[str | None]]
+"""A collector's run; it may return what it found failing (a probe's target that does not
+answer): the run worked, but its health says ``failing``."""
 
 
 @dataclass(slots=True)
@@ -53,16 +57,27 @@ class CollectorHealth:
     last_success: datetime | None = None
     last_error: str | None = None
     next_delay: float | None = None
+    failing: str | None = None
 
     @property
     def up(self) -> bool:
-        """False from the first failed run until the next successful one."""
-        return self.consecutive_errors == 0
+        """False from the first failed run until the next successful one, and while the last
+        run found what it watches failing."""
+        return self.consecutive_errors == 0 and self.failing is None
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``failing`` (the job works, what it watches does not) or ``error``."""
+        if self.consecutive_errors:
+            return "error"
+        return "failing" if self.failing is not None else "ok"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "up": self.up,
+            "status": self.status,
+            "failing": self.failing,
             "interval": self.interval,
             "timeout": self.timeout,
             "runs": self.runs,
@@ -191,21 +206,25 @@ class Scheduler:
                 wall = self._clock()
                 started = loop.time()
                 error: str | None = None
+                failing: str | None = None
                 deadline = asyncio.timeout(health.timeout)
                 try:
                     async with deadline:
-                        await entry.job()
+                        failing = await entry.job()
                 except TimeoutError as exc:
                     error = (f"timed out after {health.timeout:g} s" if deadline.expired()
                              else _describe(exc))
                 except Exception as exc:
                     error = _describe(exc)
                 duration = loop.time() - started
-            self._record(health, wall, duration, error)
+            self._record(health, wall, duration, error, failing)
             await asyncio.sleep(max(0.0, started + (health.next_delay or 0.0) - loop.time()))
 
-    def _record(self, health: CollectorHealth, wall: datetime, duration: float, error: str | None) -> None:
+    def _record(self, health: CollectorHealth, wall: datetime, duration: float, error: str | None,
+                failing: str | None = None) -> None:
         health.runs += 1
+        if error is None:
+            health.failing = failing if isinstance(failing, str) else None
         health.last_run = wall
         health.last_duration = duration
         if error is None:

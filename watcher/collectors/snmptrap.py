@@ -344,7 +344,7 @@ def trap_to_events(
     snmp_version: str | None = None,
     mib: mib_view.MibViewController | None = None,
 ) -> list[Event]:
-    """Map one notification's varbinds to normalized events (CONTRACT sections 1 and 6).
+    """Map one notification's varbinds to normalized events (docs/events.md).
 
     ``varbinds`` are SNMPv2 notification varbinds (pysnmp converts v1 traps per RFC 3584):
     ``sysUpTime.0``, ``snmpTrapOID.0`` then the objects.  OIDs may be pysnmp objects,

@@ -1,4 +1,4 @@
-"""The inventory (CONTRACT section 3): who and what the helpdesk looks after.
+"""The inventory (docs/inventory.md): who and what the helpdesk looks after.
 
 Parsed once, strictly, into frozen dataclasses with lookup indexes, so that binding an
 event to its client and site, or finding who a ticket affects, is a dict look-up on the

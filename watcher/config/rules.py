@@ -21,7 +21,9 @@ evidence).
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from watcher.config.yamlload import Reader, root_reader
@@ -115,6 +117,18 @@ class Rule:
     min_growth_ratio: float = 0.002
     # catchall
     min_severity: str = "warning"
+
+    @cached_property
+    def kept_labels(self) -> tuple[str, ...]:
+        """Labels a group of this rule keeps beyond the usual ones: its ``group_by`` and
+        every ``{label}`` its title names (so a title can show any label, as documented)."""
+        named: list[str] = list(self.group_by)
+        for text in self.title.values():
+            try:
+                named += [f for _, f, _, _ in string.Formatter().parse(text) if f and f.isidentifier()]
+            except ValueError:
+                continue
+        return tuple(dict.fromkeys(named))
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from watcher.config.inventory import Inventory, load_inventory
+from watcher.config.report import ReportConfig, load_report_config
 from watcher.config.rules import Rules, load_rules
-from watcher.config.yamlload import ConfigError, Reader, root_reader
+from watcher.config.selfwatch import FeedConfig, HeartbeatConfig, check_feed_clients, load_feeds, load_heartbeat
+from watcher.config.yamlload import ConfigError, ConfigErrors, Reader, collecting, record, root_reader
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,10 @@ class ServiceConfig:
     mail: Any = None  # watcher.collectors.mailbox.MailConfig when watcher.yaml has a mail: section
     max_ready_lag: float = 60.0  # /ready fails when the oldest unhandled inbox row waits longer
     max_ready_lag_rows: int = 100_000  # ... or when more rows than this wait
+    feeds: tuple[FeedConfig, ...] = ()
+    heartbeat: HeartbeatConfig | None = None
+    report: ReportConfig = field(default_factory=ReportConfig)
+    console: Any = None  # watcher.api.console_auth.ConsoleConfig: who may use the agent console
     sinks: Any = None  # watcher.config.sinks.SinksConfig when watcher.yaml has a sinks: section
 
 
@@ -153,7 +160,7 @@ def _snmp_device(r: Reader) -> Any:
 def load_config(path: Path | str | None = None) -> Config:
     """Load watcher.yaml and the rules and inventory it names (relative to its folder).
 
-    Without a watcher.yaml, ./rules.yaml and ./inventory.yaml are used (CONTRACT section 5).
+    Without a watcher.yaml, ./rules.yaml and ./inventory.yaml are used (docs/inventory.md).
     """
     p = Path(path) if path else Path("watcher.yaml")
     if not p.exists():
@@ -163,9 +170,29 @@ def load_config(path: Path | str | None = None) -> Config:
         service = ServiceConfig(path=base / "watcher.yaml", rules_path=base / "rules.yaml",
                                 inventory_path=base / "inventory.yaml",
                                 db_url=f"sqlite:///{base / 'watcher.db'}")
-    else:
-        service = load_service(p)
-    config = Config(service, load_rules(service.rules_path), load_inventory(service.inventory_path))
+        return _load_all(lambda: service)
+    return _load_all(lambda: load_service(p))
+
+
+def _load_all(service_of: Callable[[], ServiceConfig]) -> Config:
+    """All three files in one pass: every error of every file is reported together (see
+    ``yamlload.collecting``); a file whose mistake stops its reading adds that one error."""
+    with collecting() as errors:
+        try:
+            service = service_of()
+        except ConfigError as exc:
+            record(exc)
+            raise ConfigErrors(errors) from None
+        parts: list[Any] = []
+        for load, fp in ((load_rules, service.rules_path), (load_inventory, service.inventory_path)):
+            try:
+                parts.append(load(fp))
+            except ConfigError as exc:
+                record(exc)
+        if errors:
+            raise ConfigErrors(list(errors))
+    config = Config(service, parts[0], parts[1])
+    check_feed_clients(service.feeds, config.inventory.clients)
     if service.sinks is not None:
         from watcher.config.sinks import check_clients
 
@@ -177,7 +204,7 @@ def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
                   "engine_tick", "workers", "sqlite_synchronous", "auth", "notify", "snmp", "collectors", "mail",
-                  "max_ready_lag", "max_ready_lag_rows", "sinks"})
+                  "max_ready_lag", "max_ready_lag_rows", "feeds", "heartbeat", "report", "console", "sinks"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -241,14 +268,19 @@ def load_service(p: Path) -> ServiceConfig:
         from watcher.collectors.mailbox import load_mail_config
 
         mail = load_mail_config(mr, base)
+    rr = r.child("report")
+    report = load_report_config(rr) if rr is not None else ReportConfig()
     sinks = None
     skr = r.child("sinks")
     if skr is not None:
         from watcher.config.sinks import load_sinks
 
         sinks = load_sinks(skr, _secret)
+    from watcher.api.console_auth import load_console
+
     return ServiceConfig(
-        collectors=collectors, mail=mail, sinks=sinks,
+        collectors=collectors, mail=mail, report=report, sinks=sinks, console=load_console(r.child("console")),
+        feeds=load_feeds(r), heartbeat=load_heartbeat(r, _secret),
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
         secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),

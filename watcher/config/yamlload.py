@@ -8,8 +8,11 @@ the line of every key, and ``Reader`` walks them with typed accessors that raise
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -26,6 +29,52 @@ class ConfigError(Exception):
         self.file, self.line, self.key, self.message = file, line, key, message
         where = f"{file}:{line}" if line else file
         super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+class ConfigErrors(ConfigError):
+    """Several configuration problems found in one pass; it reads as the first one, and its
+    text lists them all, one per line, so that a user fixes them all in one round."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        first = errors[0]
+        super().__init__(first.file, first.line, first.key, first.message)
+        self.errors = errors
+        self.args = ("\n".join(str(e) for e in errors),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+_COLLECT: ContextVar[list[ConfigError] | None] = ContextVar("watcher_config_errors", default=None)
+
+
+@contextlib.contextmanager
+def collecting() -> Iterator[list[ConfigError]]:
+    """Within this block, problems a reader can step over (an unknown key, a value of the
+    wrong type where a default exists) are recorded in the yielded list instead of raised,
+    so that one run reports every mistake of a file; the caller raises them together."""
+    errors: list[ConfigError] = []
+    token = _COLLECT.set(errors)
+    try:
+        yield errors
+    finally:
+        _COLLECT.reset(token)
+
+
+def record(error: ConfigError) -> bool:
+    """Keep ``error`` for the enclosing ``collecting`` block; False when there is none."""
+    errors = _COLLECT.get()
+    if errors is None:
+        return False
+    if not any(str(e) == str(error) for e in errors):
+        errors.append(error)
+    return True
+
+
+def suggest(key: str, known: Iterable[str]) -> str:
+    """ "did you mean 'x'?" for the known key nearest to a misspelt one, or ""."""
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 class LineDict(dict[str, Any]):
@@ -123,10 +172,18 @@ class Reader:
         line, full = self.where(key)
         raise ConfigError(self.file, line, full, message)
 
+    def soft(self, key: str | None, message: str, fallback: T) -> T:
+        """Fail, unless errors are being collected: then record and go on with ``fallback``."""
+        line, full = self.where(key)
+        if not record(ConfigError(self.file, line, full, message)):
+            raise ConfigError(self.file, line, full, message)
+        return fallback
+
     def check_keys(self, allowed: set[str] | frozenset[str]) -> None:
         for key in self.data:
             if key not in allowed:
-                self.fail(key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+                self.soft(key, f"unknown key; {suggest(key, allowed)}(allowed: {', '.join(sorted(allowed))})",
+                          None)
 
     def has(self, key: str) -> bool:
         return key in self.data and self.data[key] is not None
@@ -141,7 +198,8 @@ class Reader:
             return default if default is not None else ""
         value = self.data[key]
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            self.fail(key, f"expected a string, got {type(value).__name__}")
+            message = f"expected a string, got {type(value).__name__}"
+            return self.soft(key, message, default) if default is not None else self.fail(key, message)
         return str(value)
 
     def opt_str(self, key: str) -> str | None:
@@ -152,7 +210,7 @@ class Reader:
         if value is None:
             return default
         if not isinstance(value, bool):
-            self.fail(key, f"expected true or false, got {value!r}")
+            return self.soft(key, f"expected true or false, got {value!r}", default)
         return value
 
     def integer(self, key: str, default: int | None = None, minimum: int | None = None) -> int:
@@ -160,15 +218,18 @@ class Reader:
         if value is None:
             self.fail(key, "required")
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(key, f"expected a whole number, got {value!r}")
+            message = f"expected a whole number, got {value!r}"
+            return self.soft(key, message, default) if default is not None else self.fail(key, message)
         if minimum is not None and value < minimum:
-            self.fail(key, f"must be at least {minimum}")
+            message = f"must be at least {minimum}"
+            return self.soft(key, message, default) if default is not None else self.fail(key, message)
         return value
 
     def number(self, key: str, default: float | None = None) -> float:
         value = self.data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            self.fail(key, f"expected a number, got {value!r}")
+            message = f"expected a number, got {value!r}"
+            return self.soft(key, message, default) if default is not None else self.fail(key, message)
         return float(value)
 
     def duration(self, key: str, default: float | None = None) -> float:
@@ -178,7 +239,8 @@ class Reader:
             return default
         value = parse_duration(self.data[key])
         if value is None:
-            self.fail(key, f"expected a duration like 90s, 2m, 4h, 7d; got {self.data[key]!r}")
+            message = f"expected a duration like 90s, 2m, 4h, 7d; got {self.data[key]!r}"
+            return self.soft(key, message, default) if default is not None else self.fail(key, message)
         return value
 
     def str_list(self, key: str) -> list[str]:

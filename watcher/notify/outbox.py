@@ -186,7 +186,9 @@ class Dispatcher:
                     log.error("outbox unavailable: %s", exc)
             by_recipient: dict[str, list[OutboxItem]] = {}
             for item in items:
-                by_recipient.setdefault(item.recipient, []).append(item)
+                # a report's mail goes alone: "coordinator" names a different person per client
+                key = item.ticket_id if item.kind == "report" else item.recipient
+                by_recipient.setdefault(key, []).append(item)
             for group in by_recipient.values():
                 task = asyncio.create_task(self._deliver_group(group))
                 inflight.add(task)
@@ -220,6 +222,14 @@ class Dispatcher:
     async def _prepare(self, item: OutboxItem, now: float) -> tuple[Recipient, Message] | None:
         """Render one notice; a notice that can never be sent is marked dead here (None)."""
         n = self.config.service.notify
+        if item.kind == "report":
+            from watcher.report.send import prepare_mail
+
+            made = await asyncio.to_thread(prepare_mail, self.store, self.config, item.ticket_id)
+            if made is None or not made[1]:
+                await self._dead(item, "no such report, or its client has no coordinator address")
+                return None
+            return Recipient(made[1], made[0], None), made[2]
         doc = await asyncio.to_thread(self.store.get_ticket, item.ticket_id)
         if doc is None:
             await self._dead(item, "ticket not found")
@@ -288,7 +298,8 @@ class Dispatcher:
         self.metrics.notifications.labels(item.kind, "dead" if give_up else "retry").inc()
         if item.recipient not in self._down:
             self._down.add(item.recipient)
-            log.warning("delivery to %s failed (%s); retrying with backoff", item.recipient, result.error)
+            log.warning("delivery to %s is failing (%s); retrying with backoff, logged again when it works",
+                        item.recipient, result.error)
 
     def _context(self, doc: dict[str, Any], item: OutboxItem, recipient: Recipient, now: float
                  ) -> dict[str, Any]:

@@ -95,11 +95,13 @@ _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{1,8})*$")
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A rendered notice.  ``html`` is None where no HTML template applies."""
+    """A rendered notice.  ``html`` is None where no HTML template applies; ``attachments``
+    are (file name, MIME type, content), such as the monthly report's PDF."""
 
     subject: str
     text: str
     html: str | None = None
+    attachments: tuple[tuple[str, str, bytes], ...] = ()
 
 
 class RenderError(Exception):

@@ -22,9 +22,11 @@ Four Apprise behaviours this module deliberately works around:
   receiver slower than that would get the message and still count as failed, and get it
   again at each retry.  ``send`` gives each service its own ``timeout`` as connect and read
   timeout, unless the URL sets ``cto`` or ``rto`` itself.
-- Secrets: Apprise URLs carry passwords and tokens.  Nothing here logs or returns an URL
-  except as ``url(privacy=True)`` (secrets masked), or only its scheme when it cannot be
-  parsed at all.
+- Secrets: Apprise URLs carry passwords and tokens, in the user part or the query string.
+  Nothing here logs or returns an URL except as ``url(privacy=True)`` cut down to scheme
+  and host by ``watcher.logs.redact_url``, or only its scheme when it cannot be parsed.
+  Each failed attempt is a debug line; the outbox says once when a recipient's delivery
+  starts failing and once when it works again.
 
 HTML or text: the HTML body goes where it is the service's own format (mail, or any
 service whose URL says ``format=html``); everywhere else the hand-written plain text goes,
@@ -42,6 +44,7 @@ from typing import Any
 
 import apprise
 
+from watcher.logs import redact_url
 from watcher.notify.render import Message
 
 __all__ = ["SendResult", "channel_of", "mask_url", "send"]
@@ -97,7 +100,7 @@ def mask_url(url: str) -> str:
     """An URL safe to log: Apprise's own privacy form, or only its scheme if unparseable."""
     plugin: Any = apprise.Apprise.instantiate(url, suppress_exceptions=True)
     if plugin is not None:
-        return str(plugin.url(privacy=True))
+        return redact_url(str(plugin.url(privacy=True)))
     return f"{channel_of(url) or 'unknown'}://..."
 
 
@@ -106,25 +109,32 @@ async def _send_one(url: str, message: Message, timeout: float) -> SendResult:
     plugin: Any = apprise.Apprise.instantiate(url, asset=asset, suppress_exceptions=True)
     if plugin is None:
         shown = f"{channel_of(url) or 'unknown'}://..."
-        log.warning("not a valid Apprise URL: %s", shown)
+        log.debug("not a valid Apprise URL: %s", shown)
         return SendResult(ok=False, retryable=False, channel=None,
                           error=f"{shown}: not a valid Apprise URL")
     plugin.request_rate_per_sec = 0
     _set_timeouts(plugin, url, timeout)
     channel = channel_of(url)
-    shown = str(plugin.url(privacy=True))
+    shown = redact_url(str(plugin.url(privacy=True)))
     as_html = message.html is not None and _prefers_html(plugin)
     body = message.html if as_html and message.html is not None else message.text
     body_format = apprise.NotifyFormat.HTML if as_html else apprise.NotifyFormat.TEXT
 
     notifier = apprise.Apprise(asset=asset)
     notifier.add(plugin)
+    extra: dict[str, Any] = {}
+    if message.attachments:
+        from apprise.attachment import memory
+
+        in_memory: Any = memory.AttachMemory
+        extra["attach"] = apprise.AppriseAttachment(
+            [in_memory(content=data, name=name, mimetype=mime) for name, mime, data in message.attachments])
     try:
         async with asyncio.timeout(timeout + _GRACE_SECONDS):
             result = await notifier.async_notify(body=body, title=message.subject,
-                                                 body_format=body_format, timeout=timeout)
+                                                 body_format=body_format, timeout=timeout, **extra)
     except TimeoutError:
-        log.warning("sending through %s timed out after %.1fs", shown, timeout)
+        log.debug("sending through %s timed out after %.1fs", shown, timeout)
         return SendResult(ok=False, retryable=True, channel=channel,
                           error=f"{shown}: timed out after {timeout:g}s")
     try:
@@ -135,7 +145,7 @@ async def _send_one(url: str, message: Message, timeout: float) -> SendResult:
         close = getattr(result, "close", None)
         if callable(close):
             close()
-    log.warning("sending through %s failed: %s", shown, detail)
+    log.debug("sending through %s failed: %s", shown, detail)
     return SendResult(ok=False, retryable=True, channel=channel, error=f"{shown}: {detail}")
 
 

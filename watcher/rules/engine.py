@@ -397,7 +397,7 @@ class Engine:
         g = self.groups.get(gid)
         if g is None:
             keep = {k: labels[k] for k in ("client", "site", "host", "mailbox", "share", "person", "alertname",
-                                           rule.entity) if k in labels}
+                                           rule.entity, *rule.kept_labels) if k in labels}
             g = Group(gid, rule.name, [labels.get(k, "") for k in rule.group_by], keep)
             self.groups[gid] = g
         return g

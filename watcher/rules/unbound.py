@@ -89,7 +89,9 @@ class UnboundLog:
         self.version += 1
 
     def rows(self) -> list[list[Any]]:
-        return [e.to_row() for e in self.entries.values()]
+        """The entries as rows; safe to call from another thread than the engine's (the copy of
+        the dict's values is taken in one step, so its growing meanwhile cannot break it)."""
+        return [e.to_row() for e in list(self.entries.values())]
 
     def restore(self, rows: list[list[Any]]) -> None:
         for row in rows[-MAX_ENTRIES:]:

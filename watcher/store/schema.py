@@ -11,6 +11,8 @@
 * ``outbox``: notifications owed and given; (ticket, recipient, kind) is unique, so a
   person is never told the same thing twice, whatever restarts or replicas do.
 * ``link_uses``: nonces of signed links already used (single use).
+* ``reports``: each monthly client report made, with its PDF; (client, month) is unique, so
+  a report goes out at most once whatever restarts or replicas do.
 * ``engine_status``: the figures the engine's leader publishes (cursor, open tickets, who
   leads, a heartbeat), so that every worker and replica reports the same ones.
 * ``op_results``: what the engine answered to an agent's operation, so that the replica
@@ -29,6 +31,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -137,4 +140,18 @@ link_uses = Table(
     "link_uses", metadata,
     Column("nonce", String(64), primary_key=True),
     Column("used_at", Float, nullable=False),
+)
+
+reports = Table(
+    "reports", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("client", String(128), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("pdf", LargeBinary, nullable=False),
+    UniqueConstraint("client", "month", name="uq_reports_client_month"),
 )

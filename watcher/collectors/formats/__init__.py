@@ -22,7 +22,7 @@ Adapter = Callable[[Any, datetime], list[Event]]
 
 
 def parse_events(payload: Any, received_at: datetime) -> list[Event]:
-    """A JSON list of normalized events (CONTRACT section 1), all or nothing.
+    """A JSON list of normalized events (docs/events.md), all or nothing.
 
     A bad item fails the whole request, its message prefixed with the item's index
     (``[3] labels: ...``) so the sender can find it in a long batch.

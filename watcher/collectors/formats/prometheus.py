@@ -5,7 +5,7 @@ The body is a JSON list of ``{labels, annotations, startsAt, endsAt, generatorUR
 (Alertmanager's ``PostableAlerts``) with no status field: an alert is resolved when its
 ``endsAt`` has passed.  Prometheus re-sends every firing alert on each evaluation (at
 least every ``resend_delay``) with ``endsAt`` set a few evaluation intervals ahead, so a
-firing event keeps that ``ends_at`` (CONTRACT section 1: firing until then unless re-sent),
+firing event keeps that ``ends_at`` (docs/events.md: firing until then unless re-sent),
 and a Prometheus that dies lets its alerts expire instead of leaving them open forever.
 """
 

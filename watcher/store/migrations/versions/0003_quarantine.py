@@ -1,13 +1,13 @@
 """quarantine: items the engine set aside; ticket columns wide enough for any label ingest keeps
 
 Revision ID: 0003_quarantine
-Revises: 0005_sinks
+Revises: 0007_reports
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_quarantine"
-down_revision = "0005_sinks"
+down_revision = "0007_reports"
 branch_labels = None
 depends_on = None
 
