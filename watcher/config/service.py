@@ -79,6 +79,8 @@ class ServiceConfig:
     snmp: SnmpConfig = SnmpConfig()
     collectors: CollectorsConfig = CollectorsConfig()
     mail: Any = None  # watcher.collectors.mailbox.MailConfig when watcher.yaml has a mail: section
+    max_ready_lag: float = 60.0  # /ready fails when the oldest unhandled inbox row waits longer
+    max_ready_lag_rows: int = 100_000  # ... or when more rows than this wait
     feeds: tuple[FeedConfig, ...] = ()
     heartbeat: HeartbeatConfig | None = None
     report: ReportConfig = field(default_factory=ReportConfig)
@@ -202,7 +204,7 @@ def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
                   "engine_tick", "workers", "sqlite_synchronous", "auth", "notify", "snmp", "collectors", "mail",
-                  "feeds", "heartbeat", "report", "console", "sinks"})
+                  "max_ready_lag", "max_ready_lag_rows", "feeds", "heartbeat", "report", "console", "sinks"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -285,4 +287,6 @@ def load_service(p: Path) -> ServiceConfig:
         engine_tick=r.duration("engine_tick", 1.0), workers=r.integer("workers", 1, minimum=1),
         sqlite_synchronous=sync,
         auth=auth, notify=notify, snmp=snmp,
+        max_ready_lag=r.duration("max_ready_lag", 60.0),
+        max_ready_lag_rows=r.integer("max_ready_lag_rows", 100_000, minimum=1),
     )

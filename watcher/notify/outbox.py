@@ -152,13 +152,13 @@ class Dispatcher:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="notify-dispatcher")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 35.0) -> None:
         """Finish the sends in flight (a send cut off midway would be repeated after a restart)."""
         self._stopping = True
         self._wake.set()
         if self._task:
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout=35)
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=timeout)
             except TimeoutError:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
