@@ -1,12 +1,12 @@
 """quarantine: items the engine set aside; ticket columns wide enough for any label ingest keeps
 
-Revision ID: 0003_quarantine
+Revision ID: 0008_quarantine
 Revises: 0007_reports
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_quarantine"
+revision = "0008_quarantine"
 down_revision = "0007_reports"
 branch_labels = None
 depends_on = None
