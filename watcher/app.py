@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
@@ -22,6 +23,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from watcher.api import health
 from watcher.api.auth import IngestAuth
 from watcher.api.http import RUNTIME, Runtime, read_auth, routes, source_label
 from watcher.config import Config, load_config
@@ -100,17 +102,22 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
             finally:
                 if snmp is not None:
                     await snmp.stop()
+        # within STOP_DEADLINE in all: the listener is closed already, requests had their seconds
+        await ingestor.stop(timeout=1.0)
+        await worker.stop(timeout=2.5)
+        await asyncio.to_thread(store.release_lead)  # another replica may lead from now on
         if reports is not None:
-            await reports.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reports.stop(), 1.0)
         if sinks is not None:
-            await sinks.stop()
-        await ingestor.stop()
-        await worker.stop()
-        await dispatcher.stop()
+            with contextlib.suppress(TimeoutError):  # a call cut off is retried from its queue
+                await asyncio.wait_for(sinks.stop(), 1.0)
+        await dispatcher.stop(timeout=1.0)
         store.close()
 
     app.cleanup_ctx.append(lifecycle)
     routes(app)
+    health.routes(app)
     return app
 
 
@@ -282,6 +289,25 @@ def _serve_workers(config: Config) -> int:
         sock.close()
 
 
+STOP_DEADLINE = 9.0  # SIGTERM to exit, in seconds, whatever state the service is in
+
+
+def _watchdog(seconds: float) -> None:
+    """End the process ``seconds`` from now if the orderly stop has not: a thread stuck in the
+    store or a send must not keep the port and the engine's lock (the kernel and PostgreSQL
+    release both when the process is gone; every write is a transaction, so none is half done)."""
+    def fire() -> None:
+        log.error("not stopped within %g s of the signal: exiting now", seconds)
+        for h in logging.getLogger().handlers:
+            with contextlib.suppress(Exception):
+                h.flush()
+        os._exit(0)
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+
+
 def _stop_with_parent() -> None:
     """Ask Linux to send this worker SIGTERM when the parent dies (even by SIGKILL), so that
     no orphan keeps serving the port or holding the engine's lock."""
@@ -300,7 +326,7 @@ async def _serve(config: Config, sock: socket.socket | None = None, primary: boo
     # keepalive_timeout bounds how long a connection may stay idle or take to send a request's
     # headers (aiohttp does not reset it per byte, so a trickle is cut too); bodies have
     # body_timeout (watcher.api.http._read_body): half-open connections do not pile up
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=10.0, access_log=None,
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0, access_log=None,
                            keepalive_timeout=config.service.header_timeout)
     await runner.setup()
     if sock is None:
@@ -337,6 +363,7 @@ async def _serve(config: Config, sock: socket.socket | None = None, primary: boo
             await extras.enter_async_context(running(app[RUNTIME]))
         await stop.wait()
     log.info("stopping")
+    _watchdog(STOP_DEADLINE)
     await runner.cleanup()
     if announce:
         print("watcher stopped", file=sys.stderr, flush=True)

@@ -152,7 +152,11 @@ def _main(args: argparse.Namespace) -> int:
         if not args.stream.exists():
             print(f"error: {args.stream}: no such file", file=sys.stderr)
             return 2
-        return run(config, args.stream, sys.stdout)
+        try:
+            return run(config, args.stream, sys.stdout)
+        except OSError as exc:
+            print(f"error: {args.stream}: {exc}", file=sys.stderr)
+            return 2
     if args.command == "rules":
         return _rules_test(config, args.event)
     if args.command == "report":

@@ -58,6 +58,10 @@ class Metrics:
                                      "(sent, retry, dead)", ["kind", "result"], registry=r)
         self.engine_leader = gauge("watcher_process_engine_leader", "1 while this process runs the engine "
                                    "(per process)")
+        self.quarantined_items = Counter("watcher_quarantined", "Items (events, ops, timers) the engine set "
+                                         "aside because handling them failed", registry=r)
+        self.engine_ready = gauge("watcher_process_ready", "1 while /ready says this process is ready for work "
+                                  "(per process)")
         self.ingest_seconds = Histogram("watcher_ingest_seconds", "Time to accept one ingest request, "
                                         "durably", ["path"], registry=r,
                                         buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))

@@ -25,6 +25,33 @@ class EventError(ValueError):
     """An input that cannot become a normalized event; the message says what is wrong."""
 
 
+# Bounds checked at the edge (``Event.check``), so that whatever the engine keeps can be stored
+# and serialised on both backends: JSON integers of 64 bits, times Python can add hours to.
+MAX_VALUE = 1e18  # a metric value (bytes of a share...): an exabyte, and an int64 after int()
+MAX_LABELS = 128
+MAX_LABEL_NAME = 256
+MAX_LABEL_VALUE = 1024  # longer label values are cut (a sender's odd value must not cost the batch)
+MAX_ANNOTATION = 16384
+MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _clean(text: str, limit: int) -> str:
+    """A label or annotation value as it is kept: at most ``limit`` characters and no NUL
+    (PostgreSQL's text cannot hold one); other control characters are kept, escaped where shown."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+def _check_time(dt: datetime | None, what: str) -> datetime | None:
+    if dt is None or dt.year == 1:  # Go's zero time means "not set"
+        return None
+    if not MIN_TIME <= dt <= MAX_TIME:
+        raise EventError(f"{what}: {format_time(dt)} is outside 1970..2200")
+    return dt
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -141,6 +168,35 @@ class Event:
         end = format_time(self.ends_at) or ""
         return f"{self.fingerprint}|{start}|{self.status}|{end}"
 
+    def check(self, labels_checked: bool = False) -> Event:
+        """Bring the event within the bounds the engine and the store rely on, or raise
+        EventError saying what is wrong: finite values within ±MAX_VALUE, times within
+        1970..2200, label names that are short and printable, values cut to size, no NUL.
+        (On the hot path of ingest and replay: the common case is a few comparisons.)"""
+        value = self.value
+        if value is not None and not -MAX_VALUE <= value <= MAX_VALUE:  # NaN fails every comparison
+            raise EventError(f"value: {value!r} is not a finite number within ±{MAX_VALUE:g}")
+        labels = self.labels
+        if len(labels) > MAX_LABELS:
+            raise EventError(f"labels: {len(labels)} labels, at most {MAX_LABELS}")
+        clean = True
+        for key, val in () if labels_checked else labels.items():
+            if len(key) > MAX_LABEL_NAME or not key.isprintable():
+                raise EventError(f"labels: a label name must be printable and at most {MAX_LABEL_NAME} "
+                                 f"characters, got {key[:40]!r}")
+            if len(val) > MAX_LABEL_VALUE or "\x00" in val:
+                clean = False
+        if not clean:
+            self.labels = {k: _clean(v, MAX_LABEL_VALUE) for k, v in labels.items()}
+            self._fp = None
+        if self.annotations and any(len(v) > MAX_ANNOTATION or "\x00" in v for v in self.annotations.values()):
+            self.annotations = {k[:MAX_LABEL_NAME]: _clean(v, MAX_ANNOTATION) for k, v in self.annotations.items()}
+        for name in ("starts_at", "ends_at", "observed_at"):
+            dt = getattr(self, name)
+            if dt is not None and not MIN_TIME <= dt <= MAX_TIME:
+                setattr(self, name, _check_time(dt, name))
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
@@ -167,9 +223,12 @@ class Event:
         labels = raw.get("labels")
         if not isinstance(labels, dict) or not labels:
             raise EventError("labels: expected a non-empty object of strings")
+        clean = len(labels) <= MAX_LABELS
         for key, val in labels.items():
             if not isinstance(key, str) or not key or not isinstance(val, str):
                 raise EventError(f"labels.{key}: label values must be strings")
+            if len(key) > MAX_LABEL_NAME or len(val) > MAX_LABEL_VALUE or "\x00" in val or not key.isprintable():
+                clean = False  # check() says what is wrong, or cuts the value
         annotations = raw.get("annotations") or {}
         if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
             raise EventError("annotations: expected an object of strings")
@@ -182,6 +241,8 @@ class Event:
         value = raw.get("value")
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise EventError("value: expected a number or null")
+        if isinstance(value, int) and abs(value) > MAX_VALUE:  # float() of a huge int would overflow
+            raise EventError(f"value: {str(value)[:30]} is not a finite number within ±{MAX_VALUE:g}")
         starts = parse_time(raw["starts_at"], "starts_at") if raw.get("starts_at") else None
         ends = parse_time(raw["ends_at"], "ends_at") if raw.get("ends_at") else None
         observed = parse_time(raw["observed_at"], "observed_at") if raw.get("observed_at") else received_at
@@ -194,7 +255,7 @@ class Event:
             ends_at=ends,
             observed_at=observed,
             value=float(value) if value is not None else None,
-        )
+        ).check(labels_checked=clean)
 
 
 # ---------------------------------------------------------------- operations
@@ -225,13 +286,47 @@ OP_KINDS = ("maintenance", "silence", "callback", "ack", "resolve", "office_answ
             "expire")
 
 
-def op_from_dict(raw: dict[str, Any], received_at: datetime | None = None) -> Op:
+# The arguments the engine reads of each op and the JSON types they may have (with None: may be
+# absent or null); other fields are kept and ignored, so a newer sender's extra detail is no error.
+_OP_ARGS: dict[str, dict[str, tuple[type, ...]]] = {
+    "maintenance": {"client": (str,), "site": (str, type(None)), "starts_at": (str,), "ends_at": (str,),
+                    "reason": (str, type(None))},
+    "silence": {"matchers": (dict,), "starts_at": (str, type(None)), "ends_at": (str,),
+                "comment": (str, type(None)), "mute": (bool, type(None))},
+    "callback": {"person": (str,), "ticket": (str, type(None))},
+    "ack": {"ticket": (str,), "by": (str, type(None))},
+    "resolve": {"ticket": (str,), "by": (str, type(None))},
+    "office_answer": {"ticket": (str,), "answer": (str,)},
+    "call": {"ticket": (str,), "person": (str, type(None))},
+    "escalate": {"ticket": (str,), "to": (str, type(None))},
+    "advice": {"ticket": (str,), "person": (str, type(None))},
+}
+
+
+def op_from_dict(raw: Any, received_at: datetime | None = None) -> Op:
+    """Validate one operation; EventError says what is wrong (unknown kinds, fields, types, times)."""
+    if not isinstance(raw, dict):
+        raise EventError(f"an op must be a JSON object, got {type(raw).__name__}")
     kind = raw.get("op")
     if kind not in OP_KINDS:
-        raise EventError(f"op: expected one of {', '.join(OP_KINDS)}, got {kind!r}")
-    at = parse_time(raw["at"], "at") if raw.get("at") else (received_at or utcnow())
+        raise EventError(f"op: expected one of {', '.join(OP_KINDS)}, got {str(kind)[:40]!r}")
+    at = _check_time(parse_time(raw["at"], "at"), "at") if raw.get("at") else None
     args = {k: v for k, v in raw.items() if k not in ("op", "at")}
-    return Op(kind=kind, at=at, args=args)
+    spec = _OP_ARGS.get(kind, {})
+    for key, value in args.items():
+        if key in spec and not isinstance(value, spec[key]):
+            raise EventError(f"{kind}.{key}: expected {' or '.join(t.__name__ for t in spec[key])}")
+    for key, types in spec.items():
+        if type(None) not in types and key not in args and not (kind == "silence" and key == "matchers"):
+            raise EventError(f"{kind}.{key}: required")
+    for key in ("starts_at", "ends_at"):
+        if isinstance(args.get(key), str):
+            _check_time(parse_time(args[key], key), key)
+    matchers = args.get("matchers")
+    if kind == "silence" and (not isinstance(matchers, dict) or not matchers or
+                              not all(isinstance(v, str) for v in matchers.values())):
+        raise EventError("silence.matchers: expected a non-empty object of label: matcher strings")
+    return Op(kind=kind, at=at or received_at or utcnow(), args=args)
 
 
 # ---------------------------------------------------------------- tickets

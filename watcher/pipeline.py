@@ -7,6 +7,11 @@ engine worker.
 * ``EngineWorker``: reads the inbox in order, feeds the engine (the same code as replay)
   on the wall clock, and commits the engine's state, the changed tickets and the notices
   owed in one transaction.  On a restart it continues from the stored state and cursor.
+
+One item that fails (an event, an op, a timer) never stops the others: it is recorded in
+the quarantine with its reason and skipped, and the engine is reloaded from the store and
+runs again from the last commit without it, so nothing the failing item half-did remains
+(see ``watcher.guard``).  A commit that fails is traced to its item the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -22,13 +28,16 @@ from typing import Any
 
 import orjson
 
+from watcher import guard
 from watcher.config import Config
 from watcher.logs import TicketLog
 from watcher.metrics import Metrics
 from watcher.model import Event, EventError, Op, op_from_dict
 from watcher.rules import Engine
+from watcher.rules.engine import TimerError
 from watcher.status import StatusPublisher
 from watcher.store import InboxRow, Store
+from watcher.store import quarantine as qstore
 from watcher.store.status import publish_status
 
 log = logging.getLogger(__name__)
@@ -73,9 +82,10 @@ class Ingestor:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ingest-writer")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 2.0) -> None:
         if self._task:
-            await self._queue.join()
+            with contextlib.suppress(TimeoutError):  # a store that hangs must not hold up the stop
+                await asyncio.wait_for(self._queue.join(), timeout)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -153,6 +163,8 @@ class EngineWorker:
         self._seen_open: set[str] = set()
         self._unwritten: dict[str, Any] = {}
         self._primed: dict[int, Event] = {}
+        self._primed_lock = threading.Lock()  # prime() runs on the event loop, _step in a thread
+        self.guard = guard.Guard()
         self._unwritten_rows = 0
         self._write_whole = False
         self._last_commit = 0.0
@@ -167,19 +179,32 @@ class EngineWorker:
 
     def _load(self) -> None:
         self.cursor, state, self.epoch, inline = self.store.load_engine_state()
-        self._primed.clear()
+        with self._primed_lock:
+            self._primed.clear()
         self._unwritten.clear()
         self._unwritten_rows = 0
         self.engine = Engine(self.config.rules, self.config.inventory, state)
         self.ticket_log.prime(self.engine.tickets.values())
         self._write_whole = inline
+        self.guard.loaded(self.engine, *qstore.skipped_after(self.store, self.cursor))
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 3.0) -> None:
+        """Commit what was handled and stop, within ``timeout`` whatever the engine is doing.
+
+        A batch still running in its thread after that is abandoned: its commit is fenced by
+        the epoch, so it cannot overwrite the work of a replica that leads next."""
         self._stopping = True
         self._wake.set()
         if self._task:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                log.error("the engine did not stop within %g s; abandoning its batch", timeout)
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            except asyncio.CancelledError:
+                pass
 
     def wake(self) -> None:
         self._wake.set()
@@ -187,11 +212,12 @@ class EngineWorker:
     def prime(self, seqs: list[int | None], events: list[Event]) -> None:
         """Events this process just stored, already parsed: the engine skips decoding them
         again.  Only a cache: rows from other replicas, or after a restart, are decoded."""
-        if len(self._primed) > 100_000:
-            return
-        for seq, ev in zip(seqs, events, strict=True):
-            if seq is not None and seq > self.cursor:
-                self._primed[seq] = ev
+        with self._primed_lock:
+            if len(self._primed) > 100_000:
+                return
+            for seq, ev in zip(seqs, events, strict=True):
+                if seq is not None and seq > self.cursor:
+                    self._primed[seq] = ev
 
     def reload(self, config: Config) -> None:
         """Use new rules and inventory from the next batch on (built and validated by the caller)."""
@@ -236,18 +262,23 @@ class EngineWorker:
                     await asyncio.wait_for(self._wake.wait(), timeout=max(self.tick, 0.5))
                 continue
             try:
-                busy = await asyncio.to_thread(self._step)
-            except Exception:
-                log.exception("engine batch failed; reloading the engine state from the store")
+                busy = await asyncio.to_thread(self._guarded_step)
+            except Exception as exc:
+                self.guard.failed(self.clock())
+                if self._stopping:
+                    return
+                log.error("engine batch failed (%s: %s); reloading the engine state from the store",
+                          exc.__class__.__name__, exc)
                 await asyncio.sleep(1.0)
                 try:
                     await asyncio.to_thread(self._load)
                 except Exception:
                     log.exception("cannot reload the engine state")
                 continue
+            self.guard.succeeded(self.clock())
             self._settle_waiters()
-            if self._stopping and not busy:
-                return
+            if self._stopping and (not busy or not self._unwritten_rows):
+                return  # the inbox is durable: whoever leads next handles the rest
             if busy:
                 continue
             due = self.engine.next_due()
@@ -282,6 +313,35 @@ class EngineWorker:
             if not fut.done():
                 fut.set_result(self._results.pop(seq, {}))
 
+    def _guarded_step(self) -> bool:
+        """One batch; an item that failed is set aside and the batch runs again without it."""
+        try:
+            return self._step()
+        except guard.SetAside:
+            self._load()
+            return True
+        except guard.CommitFailed as exc:
+            self._load()
+            self.guard.trace_until = exc.last
+            log.error("engine commit failed (%s); handling rows %d..%d one at a time to find the one that "
+                      "causes it", exc, self.cursor + 1, exc.last)
+            return True
+
+    def _set_aside(self, seq: int, kind: str, reason: str, payload: str) -> None:
+        """Record a failing item in the quarantine (its own transaction) and skip it from now on."""
+        log.error("inbox row %d (%s) set aside: %s", seq, kind, reason)
+        qstore.add(self.store, qstore.Quarantined(seq, kind, reason, payload), self.clock())
+        self.guard.skip[seq] = reason
+        self.metrics.quarantined_items.inc()
+
+    def _set_aside_timer(self, exc: TimerError | None, ident: str = "", reason: str = "") -> None:
+        if exc is not None:
+            ident, reason = exc.ident, str(exc)
+        log.error("engine timer set aside at inbox row %d: %s", self.cursor, reason)
+        qstore.add(self.store, qstore.Quarantined(self.cursor, "timer", reason, ident), self.clock())
+        self.guard.skip_timer(self.engine, ident)
+        self.metrics.quarantined_items.inc()
+
     def _sink_jobs(self, changed: list[Any]) -> Callable[[Any], None] | None:
         """The calls the written tickets owe the helpdesk systems, stored with them."""
         if not changed or self.config.service.sinks is None:
@@ -301,32 +361,48 @@ class EngineWorker:
             self.config = cfg
             self.engine = Engine(cfg.rules, cfg.inventory, state)
             self._write_whole = True  # a rule that is gone drops its groups: rewrite them all
-        rows = self.store.read_inbox(self.cursor, self.batch)
+        tracing = self.guard.tracing(self.cursor)
+        rows = self.store.read_inbox(self.cursor, 1 if tracing else self.batch)
         engine = self.engine
         results: dict[int, dict[str, Any]] = {}
         last = self.cursor
         for seq, kind, received_at, payload in rows:
             last = seq
-            item: Event | Op | None = self._primed.pop(seq, None)
+            with self._primed_lock:
+                item: Event | Op | None = self._primed.pop(seq, None)
+            if seq in self.guard.skip:
+                if kind == "op":
+                    results[seq] = {"error": f"set aside: {self.guard.skip[seq]}"}
+                continue
             if item is None:
                 try:
                     raw = orjson.loads(payload)
                     item = op_from_dict(raw) if kind == "op" else Event.from_dict(raw)
                 except (ValueError, EventError) as exc:
-                    log.error("inbox row %d cannot be read, skipped: %s", seq, exc)
+                    self._set_aside(seq, kind, f"cannot be read: {exc}", payload)
+                    if kind == "op":
+                        results[seq] = {"error": f"set aside: cannot be read: {exc}"}
                     continue
             now = _dt(max(received_at, engine.clock))
             if isinstance(item, Op) and seq in self._waiters:
                 item.at = now
             try:
                 results[seq] = engine.handle(item, now)
-            except (ValueError, EventError) as exc:  # one bad row must not stall the engine
-                log.error("inbox row %d could not be handled, skipped: %s", seq, exc)
-                results[seq] = {"error": str(exc)}
-        if self._primed and rows:
-            for stale in [k for k in self._primed if k <= last]:  # primed after this step read them
-                self._primed.pop(stale, None)
-        engine.advance(_dt(max(self.clock(), engine.clock)))
+            except TimerError as exc:
+                self._set_aside_timer(exc)
+                raise guard.SetAside from exc
+            except Exception as exc:  # contained to this row: set aside, and the batch runs again without it
+                self._set_aside(seq, kind, guard.reason(exc), payload)
+                raise guard.SetAside from exc
+        if rows:
+            with self._primed_lock:
+                for stale in [k for k in self._primed if k <= last]:  # primed after this step read them
+                    self._primed.pop(stale, None)
+        try:
+            engine.advance(_dt(max(self.clock(), engine.clock)))
+        except TimerError as exc:
+            self._set_aside_timer(exc)
+            raise guard.SetAside from exc
         changes = engine.drain()
         answers = {seq: res for seq, res in results.items() if res}
         for tk in changes.tickets:
@@ -338,19 +414,36 @@ class EngineWorker:
         due = self._unwritten_rows and (self.clock() - self._last_commit >= self.commit_interval
                                         or self._unwritten_rows >= 20_000)
         status = self.status.row(engine, last, self.epoch)
-        if changes.material or changes.notices or answers or due or (self._stopping and self._unwritten_rows):
-            self.epoch = self.store.commit_batch(last, engine.delta(self._write_whole, self._unwritten),
-                                                 list(self._unwritten.values()),
-                                                 changes.notices, self.clock(), op_answers=answers,
-                                                 epoch=self.epoch,
-                                                 notice_delay=self.config.service.notify.digest_window,
-                                                 status=status,
-                                                 also=self._sink_jobs(list(self._unwritten.values())))
+        if changes.material or changes.notices or answers or due or tracing or \
+                (self._stopping and self._unwritten_rows):
+            try:
+                self.epoch = self.store.commit_batch(last, engine.delta(self._write_whole, self._unwritten),
+                                                     list(self._unwritten.values()),
+                                                     changes.notices, self.clock(), op_answers=answers,
+                                                     epoch=self.epoch,
+                                                     notice_delay=self.config.service.notify.digest_window,
+                                                     status=status,
+                                                     also=self._sink_jobs(list(self._unwritten.values())))
+            except Exception as exc:
+                if guard.is_infrastructure(exc):
+                    raise
+                if rows and not tracing:
+                    raise guard.CommitFailed(last, exc) from exc
+                if rows:
+                    seq, kind, _, payload = rows[0]
+                    self._set_aside(seq, kind, f"its result cannot be stored: {guard.reason(exc)}", payload)
+                    raise guard.SetAside from exc
+                if changes.fired:  # no row in this step: the timers it fired made the state unstorable
+                    for ident in changes.fired:
+                        self._set_aside_timer(None, ident, f"its result cannot be stored: {guard.reason(exc)}")
+                    raise guard.SetAside from exc
+                raise
             self.status.written(replace(status, epoch=self.epoch))
             self._unwritten.clear()
             self._unwritten_rows = 0
             self._write_whole = False
             self._last_commit = self.clock()
+            self.guard.forget_before(last)
         elif self.status.due(status):
             publish_status(self.store, status)
             self.status.written(status)
@@ -366,6 +459,7 @@ class EngineWorker:
             elif tk.status != "resolved" and tk.id not in self._seen_open:
                 self.metrics.tickets_opened.labels(tk.category).inc()
                 self._seen_open.add(tk.id)
+        self.guard.publish(engine)
         if changes.notices:
             self.on_notices()
         if rows or changes.tickets:

@@ -454,10 +454,11 @@ async def get_metrics(request: web.Request) -> web.Response:
             rt.metrics.collector_errors.labels(name).set(h.errors)
             if h.last_duration is not None:
                 rt.metrics.collector_duration.labels(name).set(h.last_duration)
+    from watcher.api import health
     from watcher.sinks import api as sinks_api
 
     await asyncio.to_thread(sinks_api.set_gauges, rt.store, rt.metrics)
-    body = exposition(rt.metrics.registry, FiguresCollector(figures))
+    body = exposition(rt.metrics.registry, await health.figures(rt, FiguresCollector(figures)))
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -508,14 +509,9 @@ async def get_stats(request: web.Request) -> web.Response:
 
 
 async def get_health(request: web.Request) -> web.Response:
-    rt = request.app[RUNTIME]
-    try:
-        figures = await asyncio.to_thread(read_figures, rt.store)
-    except Exception as exc:
-        return _json({"status": "unhealthy", "store": str(exc.__class__.__name__)}, 503)
-    st = figures.status
-    return _json({"status": "ok", "engine_cursor": st.cursor if st else 0,
-                  "open_tickets": st.open_tickets if st else 0})
+    from watcher.api import health
+
+    return await health.get_healthz(request)
 
 
 async def get_am_status(request: web.Request) -> web.Response:

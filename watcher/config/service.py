@@ -83,6 +83,8 @@ class ServiceConfig:
     snmp: SnmpConfig = SnmpConfig()
     collectors: CollectorsConfig = CollectorsConfig()
     mail: Any = None  # watcher.collectors.mailbox.MailConfig when watcher.yaml has a mail: section
+    max_ready_lag: float = 60.0  # /ready fails when the oldest unhandled inbox row waits longer
+    max_ready_lag_rows: int = 100_000  # ... or when more rows than this wait
     feeds: tuple[FeedConfig, ...] = ()
     heartbeat: HeartbeatConfig | None = None
     report: ReportConfig = field(default_factory=ReportConfig)
@@ -213,8 +215,8 @@ def load_service(p: Path) -> ServiceConfig:
     r = root_reader(p)
     r.check_keys({"rules", "inventory", "listen", "database", "public_url", "secret_key", "max_body_bytes",
                   "engine_tick", "workers", "sqlite_synchronous", "ingest_retry_window", "auth", "notify", "snmp",
-                  "collectors", "mail", "header_timeout", "body_timeout", "feeds", "heartbeat", "report", "console",
-                  "sinks"})
+                  "collectors", "mail", "header_timeout", "body_timeout", "max_ready_lag", "max_ready_lag_rows",
+                  "feeds", "heartbeat", "report", "console", "sinks"})
     base = p.resolve().parent
     rules_path = base / r.text("rules", "rules.yaml")
     inventory_path = base / r.text("inventory", "inventory.yaml")
@@ -298,4 +300,6 @@ def load_service(p: Path) -> ServiceConfig:
         sqlite_synchronous=sync, ingest_retry_window=r.duration("ingest_retry_window", 120.0),
         header_timeout=_positive(r, "header_timeout", 15.0), body_timeout=_positive(r, "body_timeout", 30.0),
         auth=auth, notify=notify, snmp=snmp,
+        max_ready_lag=r.duration("max_ready_lag", 60.0),
+        max_ready_lag_rows=r.integer("max_ready_lag_rows", 100_000, minimum=1),
     )

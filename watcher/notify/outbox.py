@@ -193,13 +193,13 @@ class Dispatcher:
             except Exception as exc:
                 log.warning("notifier heartbeat failed: %s", exc)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 35.0) -> None:
         """Finish the sends in flight (a send cut off midway would be repeated after a restart)."""
         self._stopping = True
         self._wake.set()
         if self._task:
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout=35)
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=timeout)
             except TimeoutError:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -210,7 +210,7 @@ class Dispatcher:
                 await self._beat_task
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(keys.forget_notifier, self.store, self.owner)
-        self._marks.shutdown(wait=True)
+        self._marks.shutdown(wait=False)  # nothing is in flight once the loop ended; never block the loop
 
     def wake(self) -> None:
         self._wake.set()

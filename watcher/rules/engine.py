@@ -18,6 +18,7 @@ import hashlib
 import heapq
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,9 +28,11 @@ from typing import Any
 from watcher.config.inventory import Inventory
 from watcher.config.rules import SEVERITIES, Rule, Rules, Signal, parse_matcher
 from watcher.model import (
+    MAX_VALUE,
     Callback,
     EngineDelta,
     Event,
+    EventError,
     Notice,
     NotificationRecord,
     Op,
@@ -42,6 +45,7 @@ from watcher.rules import advice, calls, escalation, forecast, mail, office, ops
 from watcher.rules.binding import bind
 from watcher.rules.impact import affected
 from watcher.rules.tracked import TrackedDict
+from watcher.rules.unbound import UnboundLog, unknown_name, what_it_names
 
 REACT_HOURS = {"standard": 6.0, "gold": 4.0, "platinum": 2.0}
 ADMIN_HOURS = {"standard": (8.0, 24.0), "gold": (4.0, 12.0), "platinum": (2.0, 8.0)}
@@ -76,6 +80,31 @@ def _ts(dt: datetime) -> float:
 
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
+
+
+def _size(text: str | None) -> float | None:
+    """A size an exporter reported in an annotation, if it is a usable number of bytes."""
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) and 0 < value <= MAX_VALUE else None
+
+
+class TimerError(Exception):
+    """A timer (hold, resolve hold, escalation, expiry) failed: the caller sets it aside."""
+
+    def __init__(self, kind: str, key: str, due: float, cause: BaseException) -> None:
+        super().__init__(f"timer {kind} {key} due {due}: {cause.__class__.__name__}: {cause}")
+        self.kind, self.key, self.due = kind, key, due
+
+    @property
+    def ident(self) -> str:
+        return timer_ident(self.kind, self.key, self.due)
+
+
+def timer_ident(kind: str, key: str, due: float) -> str:
+    return f"{kind}|{key}|{due:.3f}"
 
 
 @dataclass(slots=True)
@@ -149,6 +178,7 @@ class Changes:
     tickets: list[Ticket]
     notices: list[Notice]
     material: bool = True
+    fired: list[str] = field(default_factory=list)  # timers fired (``timer_ident``), to trace a failed commit
 
 
 class Engine:
@@ -171,11 +201,14 @@ class Engine:
         self.silenced = 0
         self.unrouted = 0
         self.unbound = 0
+        self.unbound_log = UnboundLog()
+        self.skip_timers: set[str] = set()  # timers set aside after they failed (see TimerError)
         self._timers: list[tuple[float, int, str, str]] = []
         self._seq = 0
         self._dirty: dict[str, Ticket] = {}
         self._notices: list[Notice] = []
         self._material = False
+        self._fired: list[tuple[str, str, float]] = []
         self._routes: dict[str, list[tuple[Rule, str, int]]] = {}
         self._aggs: dict[str, dict[int, MemberSummary]] = {}
         self._route_lists: dict[tuple[tuple[str, str, int], ...], list[tuple[Rule, str, int]]] = {}
@@ -213,10 +246,12 @@ class Engine:
         self._advance_to(_ts(now))
 
     def drain(self) -> Changes:
-        changes = Changes(list(self._dirty.values()), self._notices, self._material)
+        changes = Changes(list(self._dirty.values()), self._notices, self._material,
+                          [timer_ident(*f) for f in self._fired] if self._fired else [])
         self._dirty = {}
         self._notices = []
         self._material = False
+        self._fired = []
         return changes
 
     def next_due(self) -> datetime | None:
@@ -265,8 +300,15 @@ class Engine:
             due, _, kind, key = heapq.heappop(self._timers)
             if not self._timer_valid((due, 0, kind, key)):
                 continue
+            if self.skip_timers and timer_ident(kind, key, due) in self.skip_timers:
+                continue
             self.clock = max(self.clock, due)
-            self._fire(kind, key, self.clock)
+            if len(self._fired) < 1000:
+                self._fired.append((kind, key, due))
+            try:
+                self._fire(kind, key, self.clock)
+            except Exception as exc:
+                raise TimerError(kind, key, due, exc) from exc
         self.clock = t
         return t
 
@@ -361,10 +403,22 @@ class Engine:
             self.groups[gid] = g
         return g
 
+    def _unbound(self, ev: Event, labels: dict[str, str], t: float) -> bool:
+        """Count and list an event that names something the inventory lacks, or binds to no
+        client at all.  True if it names something unknown: it must then touch nothing (an
+        event without any client is still recorded, and can reach no group anyway)."""
+        miss = unknown_name(ev.labels, labels, self.inv)
+        if miss is None and labels.get("client"):
+            return False
+        self.unbound += 1
+        key, value = miss or what_it_names(ev.labels)
+        self.unbound_log.record(ev.source, key, value, t)
+        return miss is not None
+
     def _alert(self, ev: Event, t: float) -> None:
         labels = bind(ev.labels, self.inv)
-        if not labels.get("client"):
-            self.unbound += 1
+        if self._unbound(ev, labels, t):
+            return
         fp = ev.fingerprint
         start = min(_ts(ev.start), t)
         a = self.alerts.get(fp)
@@ -484,15 +538,20 @@ class Engine:
     # ------------------------------------------------------------ samples (forecast rules)
 
     def _sample(self, ev: Event, t: float) -> None:
+        value = float(ev.value or 0.0)
+        if not -MAX_VALUE <= value <= MAX_VALUE:  # NaN fails every comparison
+            raise EventError(f"value: {value!r} is not a finite number within ±{MAX_VALUE:g}")
         labels = bind(ev.labels, self.inv)
-        for rule, role in self._metric_rules.get(labels.get("metric", ""), []):
+        rules = self._metric_rules.get(labels.get("metric", ""), [])
+        if rules and self._unbound(ev, labels, t):
+            return
+        for rule, role in rules:
             gid = self._gid(rule, labels)
             if gid is None:
                 self.unbound += 1
                 continue
             g = self._group(rule, gid, labels)
             at = min(_ts(ev.observed_at or ev.start), t) if ev.observed_at else t
-            value = float(ev.value or 0.0)
             if role == "folder":
                 series = g.folders.setdefault(labels.get("folder", "?"), [])
                 kinds = ev.annotations.get("file_kinds")
@@ -510,12 +569,9 @@ class Engine:
             while series and series[0][0] < cutoff:
                 series.pop(0)
             if role == "total":
-                total = ev.annotations.get("total_bytes") or ev.annotations.get("size_bytes")
+                total = _size(ev.annotations.get("total_bytes") or ev.annotations.get("size_bytes"))
                 if total:
-                    try:
-                        g.detail["reported_size"] = float(total)
-                    except ValueError:
-                        pass
+                    g.detail["reported_size"] = total
                 g.events += 1
                 if g.ticket:
                     self._note(g, None)
@@ -780,7 +836,11 @@ class Engine:
     def _open(self, g: Group, t: float) -> None:
         rule = self._rule[g.rule]
         labels = g.labels
-        client = self.inv.clients[labels["client"]]
+        client = self.inv.clients.get(labels.get("client", ""))
+        if client is None:  # the inventory was reloaded without it: nobody to open a ticket for
+            self.unbound += 1
+            self.unbound_log.record("engine", "client", labels.get("client", ""), t)
+            return
         tid = f"T-{self.next_id:06d}"
         self.next_id += 1
         entity_id = labels.get(rule.entity) or labels.get("client", "")
@@ -902,6 +962,8 @@ class Engine:
     def _op(self, op: Op, t: float) -> dict[str, Any]:
         a = op.args
         if op.kind == "maintenance":
+            if a.get("client") not in self.inv.clients:
+                return {"skipped": f"no client {str(a.get('client'))[:100]!r} in the inventory"}
             start = _ts(parse_time(a.get("starts_at"), "starts_at"))
             end = _ts(parse_time(a.get("ends_at"), "ends_at"))
             self.maintenances.append({"client": a.get("client"), "site": a.get("site"), "start": start,
@@ -909,6 +971,11 @@ class Engine:
             self.maintenances = [m for m in self.maintenances if m["end"] >= t - 86400]
             return {"ok": True}
         if op.kind == "silence":
+            try:  # a matcher that cannot be compiled would fail every later event: refuse it here
+                for label, spec in dict(a.get("matchers") or {}).items():
+                    parse_matcher(str(label), str(spec))
+            except (re.error, OverflowError, RecursionError) as exc:
+                return {"skipped": f"silence.matchers: bad regular expression: {exc}"}
             start = _ts(parse_time(a.get("starts_at"), "starts_at")) if a.get("starts_at") else t
             end = _ts(parse_time(a.get("ends_at"), "ends_at"))
             self.silences.append({"matchers": dict(a.get("matchers") or {}), "start": start, "end": end,
@@ -931,7 +998,9 @@ class Engine:
                     self._dirty[found.id] = found
                     self._material = True
                 touched.append(found.id)
-            if not touched and not a.get("ticket") and person in self.inv.people:
+            if person not in self.inv.people:
+                return {"tickets": touched, "skipped": f"no person {str(person)[:100]!r} in the inventory"}
+            if not touched and not a.get("ticket"):
                 # a caller faster than the ticket's hold: remember the wish for a while
                 self.early_callbacks[str(person)] = t
             return {"tickets": touched}
@@ -939,7 +1008,7 @@ class Engine:
             return ops.apply(self, op, t)
         tk = self.tickets.get(str(a.get("ticket")))
         if tk is None:
-            return {"tickets": []}
+            return {"tickets": [], "skipped": f"no open ticket {str(a.get('ticket'))[:100]!r}"}
         if op.kind == "ack" and (tk.status == "open" or tk.escalation):
             escalation.on_ack(tk, t, a.get("by"))
             if tk.status == "open":
@@ -966,9 +1035,11 @@ class Engine:
 
     # ------------------------------------------------------------ persistence of the state
 
-    def snapshot(self) -> dict[str, Any]:
-        """The whole working state as JSON-able data (see ``restore``)."""
-        self._prune()
+    def snapshot(self, prune: bool = True) -> dict[str, Any]:
+        """The whole working state as JSON-able data (see ``restore``); ``prune=False`` leaves
+        the state exactly as it is (replay's checkpoints must not change what comes next)."""
+        if prune:
+            self._prune()
         return {
             "version": 1,
             "clock": self.clock,
@@ -990,6 +1061,8 @@ class Engine:
             "early_callbacks": self.early_callbacks,
             "owed": [tk.to_dict() for tk in self.owed.values()],
             "counters": {"unrouted": self.unrouted, "unbound": self.unbound, "silenced": self.silenced},
+            "unbound": self.unbound_log.rows(),
+            "skip_timers": sorted(self.skip_timers),
         }
 
     def delta(self, whole: bool = False, tickets: Iterable[str] = ()) -> EngineDelta:
@@ -1038,6 +1111,7 @@ class Engine:
             self._aggs.clear()
         for person in [p for p, at in self.early_callbacks.items() if self.clock - at > EARLY_CALLBACK_TTL]:
             del self.early_callbacks[person]
+        self.skip_timers = {x for x in self.skip_timers if float(x.rsplit("|", 1)[1]) >= self.clock - 86400}
         calls.prune(self, self.clock)
 
     def _restore(self, s: dict[str, Any]) -> None:
@@ -1070,6 +1144,8 @@ class Engine:
         c = s.get("counters", {})
         self.unrouted, self.unbound = int(c.get("unrouted", 0)), int(c.get("unbound", 0))
         self.silenced = int(c.get("silenced", 0))
+        self.unbound_log.restore(list(s.get("unbound", [])))
+        self.skip_timers = set(s.get("skip_timers", []))
 
 
 class _Default(dict[str, str]):
@@ -1106,7 +1182,7 @@ def ticket_from_dict(d: dict[str, Any]) -> Ticket:
     )
 
 
-__all__ = ["Changes", "Engine", "format_time", "ticket_from_dict", "timedelta"]
+__all__ = ["Changes", "Engine", "TimerError", "format_time", "ticket_from_dict", "timedelta", "timer_ident"]
 
 
 def window_id(entry: dict[str, Any]) -> str:

@@ -383,6 +383,10 @@ class Store:
         self._lead_fd = fd
         return True
 
+    def release_lead(self) -> None:
+        """Give up the engine's leadership now (on stop), so another replica can take it at once."""
+        self._drop_lead()
+
     def _drop_lead(self) -> None:
         if self._lead_fd is not None:
             os.close(self._lead_fd)  # closing releases the lock

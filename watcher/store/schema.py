@@ -24,6 +24,9 @@
   leads, a heartbeat), so that every worker and replica reports the same ones.
 * ``op_results``: what the engine answered to an agent's operation, so that the replica
   that took the request can answer it whichever replica runs the engine.
+* ``quarantine``: inbox rows (and timers) whose handling failed, with the reason: the engine
+  sets them aside and goes on with the rest (``seq`` is the inbox row, or for a timer the
+  cursor when it failed).
 """
 
 from __future__ import annotations
@@ -99,8 +102,8 @@ op_results = Table(
 tickets = Table(
     "tickets", metadata,
     Column("id", String(32), primary_key=True),
-    Column("client", String(128), nullable=False),
-    Column("site", String(128)),
+    Column("client", Text, nullable=False),  # Text since 0003: as long as any label ingest keeps
+    Column("site", Text),
     Column("category", String(64), nullable=False),
     Column("status", String(16), nullable=False),
     Column("opened_at", DateTime(timezone=True), nullable=False),
@@ -128,6 +131,17 @@ outbox = Table(
     Column("claimed_by", String(64)),
     UniqueConstraint("ticket_id", "recipient", "kind", name="uq_outbox_once"),
     Index("ix_outbox_state_due", "state", "due_at"),
+)
+
+quarantine = Table(
+    "quarantine", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_quarantine_seq", "seq"),
 )
 
 link_uses = Table(

@@ -38,14 +38,31 @@ def parse_events(payload: Any, received_at: datetime) -> list[Event]:
     return events
 
 
+def checked(adapter: Adapter) -> Adapter:
+    """The adapter with every event brought within the engine's bounds (``Event.check``):
+    whatever a sender's format carries, the engine and the store get values they can keep."""
+
+    def parse(payload: Any, received_at: datetime) -> list[Event]:
+        events = adapter(payload, received_at)
+        for index, ev in enumerate(events):
+            try:
+                ev.check()
+            except EventError as exc:
+                raise EventError(f"[{index}] {exc}") from exc
+        return events
+
+    parse.__doc__ = adapter.__doc__
+    return parse
+
+
 FORMATS: dict[str, Adapter] = {
-    "events": parse_events,
-    "prometheus": prometheus.parse,
-    "alertmanager": alertmanager.parse,
-    "grafana": grafana.parse,
-    "zabbix": zabbix.parse,
+    "events": parse_events,  # Event.from_dict checks each event itself
+    "prometheus": checked(prometheus.parse),
+    "alertmanager": checked(alertmanager.parse),
+    "grafana": checked(grafana.parse),
+    "zabbix": checked(zabbix.parse),
 }
 """Adapters by name: ``events`` for ``POST /api/v1/events``, ``prometheus`` for
 ``POST /api/v2/alerts``, the others for ``POST /webhooks/<name>``."""
 
-__all__ = ["FORMATS", "Adapter", "parse_events"]
+__all__ = ["FORMATS", "Adapter", "checked", "parse_events"]

@@ -2,13 +2,13 @@
 seen, notifier heartbeats and the owner of each outbox claim
 
 Revision ID: 0003_secrets
-Revises: 0007_reports
+Revises: 0008_quarantine
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_secrets"
-down_revision = "0007_reports"
+down_revision = "0008_quarantine"
 branch_labels = None
 depends_on = None
 
