@@ -18,7 +18,6 @@ import hashlib
 import heapq
 import json
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from sys import intern
 from typing import Any
 
 from watcher.config.inventory import Inventory
+from watcher.config.regex import RegexError
 from watcher.config.rules import SEVERITIES, Rule, Rules, Signal, parse_matcher
 from watcher.model import (
     MAX_VALUE,
@@ -974,7 +974,7 @@ class Engine:
             try:  # a matcher that cannot be compiled would fail every later event: refuse it here
                 for label, spec in dict(a.get("matchers") or {}).items():
                     parse_matcher(str(label), str(spec))
-            except (re.error, OverflowError, RecursionError) as exc:
+            except RegexError as exc:  # RE2, as every user regex (watcher.config.regex)
                 return {"skipped": f"silence.matchers: bad regular expression: {exc}"}
             start = _ts(parse_time(a.get("starts_at"), "starts_at")) if a.get("starts_at") else t
             end = _ts(parse_time(a.get("ends_at"), "ends_at"))
