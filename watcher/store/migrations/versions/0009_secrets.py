@@ -1,13 +1,13 @@
 """secrets: a generated link key shared by replicas, retry windows of ingest, HMAC signatures
 seen, notifier heartbeats and the owner of each outbox claim
 
-Revision ID: 0003_secrets
+Revision ID: 0009_secrets
 Revises: 0008_quarantine
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_secrets"
+revision = "0009_secrets"
 down_revision = "0008_quarantine"
 branch_labels = None
 depends_on = None
