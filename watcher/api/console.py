@@ -691,19 +691,14 @@ async def post_act(request: web.Request) -> web.Response:
 
 async def _ticket_action(rt: Any, data: dict[str, Any], kind: str, args: dict[str, Any], agent: str
                          ) -> web.Response:
-    from watcher.api.http import _op
+    from watcher.api.http import apply_ticket_op
 
     tid = data.get("ticket")
     if not isinstance(tid, str) or not tid:
         return _err(400, "ticket: expected a ticket id")
-    doc = await asyncio.to_thread(rt.store.get_ticket, tid)
-    if doc is None:
-        return _err(404, f"no ticket {tid}")
-    if doc["status"] == "resolved":
-        return _err(409, f"ticket {tid} is resolved")
-    result = await _op(rt, kind, {"ticket": tid, **args})
-    if not result.get("tickets"):
-        return _err(409, f"ticket {tid} is no longer open")
+    failed = await apply_ticket_op(rt, tid, kind, args)
+    if failed is not None:
+        return failed
     log.info("console: %s: %s %s", agent, kind if kind != "office_answer" else "marked planned", tid)
     return web.json_response({"status": "success", "ticket": tid})
 

@@ -245,9 +245,10 @@ async def _api_guard(request: web.Request) -> tuple[Runtime, dict[str, Any] | No
     return rt, data, None
 
 
-async def _ticket_op(request: web.Request, kind: str, extra: dict[str, Any]) -> web.Response:
-    rt = request.app[RUNTIME]
-    tid = request.match_info["id"]
+async def apply_ticket_op(rt: Runtime, tid: str, kind: str, extra: dict[str, Any]) -> web.Response | None:
+    """An agent's operation on one open ticket, through the inbox like every op: None once
+    it took effect, else the error to answer (no such ticket, resolved, no longer open).
+    The API and the console's buttons both act through here."""
     doc = await asyncio.to_thread(rt.store.get_ticket, tid)
     if doc is None:
         return _error(404, f"no ticket {tid}")
@@ -256,7 +257,14 @@ async def _ticket_op(request: web.Request, kind: str, extra: dict[str, Any]) -> 
     result = await _op(rt, kind, {"ticket": tid, **extra})
     if not result.get("tickets"):
         return _error(409, f"ticket {tid} is no longer open")
-    return _json(await asyncio.to_thread(rt.store.get_ticket, tid))
+    return None
+
+
+async def _ticket_op(request: web.Request, kind: str, extra: dict[str, Any]) -> web.Response:
+    rt = request.app[RUNTIME]
+    tid = request.match_info["id"]
+    failed = await apply_ticket_op(rt, tid, kind, extra)
+    return failed or _json(await asyncio.to_thread(rt.store.get_ticket, tid))
 
 
 async def post_ack(request: web.Request) -> web.Response:
