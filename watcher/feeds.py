@@ -37,6 +37,7 @@ from watcher.model import Event
 from watcher.rules.binding import bind
 from watcher.store import Store
 from watcher.store import feeds as feed_table
+from watcher.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +116,7 @@ class FeedWatch:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self._flush)

@@ -15,7 +15,6 @@ for the shipped Prometheus rules in ``deploy/prometheus/``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from watcher.config.selfwatch import HeartbeatConfig
 from watcher.metrics import Metrics
 from watcher.pipeline import EngineWorker
 from watcher.store import Store
+from watcher.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,7 @@ class Heartbeat:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         if self._session is not None:
             await self._session.close()

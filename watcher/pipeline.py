@@ -39,6 +39,7 @@ from watcher.status import StatusPublisher
 from watcher.store import InboxRow, Store
 from watcher.store import quarantine as qstore
 from watcher.store.status import publish_status
+from watcher.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +87,7 @@ class Ingestor:
         if self._task:
             with contextlib.suppress(TimeoutError):  # a store that hangs must not hold up the stop
                 await asyncio.wait_for(self._queue.join(), timeout)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def submit(self, rows: list[InboxRow],
                      before_wake: Callable[[list[int | None]], None] | None = None) -> list[int | None]:
@@ -200,9 +199,7 @@ class EngineWorker:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout)
             except TimeoutError:
                 log.error("the engine did not stop within %g s; abandoning its batch", timeout)
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+                await cancel_and_wait(self._task)
             except asyncio.CancelledError:
                 pass
 

@@ -40,6 +40,7 @@ from watcher.notify.render import Message, RenderError, render
 from watcher.notify.sender import SendResult, send
 from watcher.rules import mail
 from watcher.store import OutboxItem, Store, keys
+from watcher.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -201,9 +202,7 @@ class Dispatcher:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), timeout=timeout)
             except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+                await cancel_and_wait(self._task)
         if self._beat_task:
             self._beat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -33,6 +33,7 @@ from watcher.notify.render import Message
 from watcher.report import build, data, i18n, recommend, render
 from watcher.store import Store
 from watcher.store.schema import inbox, outbox, reports
+from watcher.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -211,9 +212,7 @@ class Scheduler:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:
