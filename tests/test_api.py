@@ -28,9 +28,9 @@ from tests.proc import WatcherProcess
 from tests.servers import free_port
 from tests.test_e2e import fast_rules
 from watcher.api.auth import sign
-from watcher.api.http import RUNTIME, Runtime
 from watcher.app import build_app
 from watcher.config import load_config
+from watcher.runtime import RUNTIME, Runtime
 
 FIXTURES = ROOT / "tests" / "fixtures" / "formats"
 TOKEN = "tok-api-0f3c9d1e7a"

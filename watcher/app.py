@@ -25,12 +25,14 @@ from aiohttp import web
 
 from watcher.api import health
 from watcher.api.auth import IngestAuth
-from watcher.api.http import RUNTIME, Runtime, read_auth, routes, source_label
+from watcher.api.http import read_auth, routes, source_label
+from watcher.collectors.running import run_collectors
 from watcher.config import Config, load_config
 from watcher.metrics import Metrics
 from watcher.notify.outbox import Dispatcher
 from watcher.pipeline import EngineWorker, Ingestor
 from watcher.report.send import Scheduler
+from watcher.runtime import RUNTIME, Runtime
 from watcher.selfwatch import watching
 from watcher.store import InboxRow, Store, keys
 
@@ -92,16 +94,11 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
 
         rt.reload = reload
         app[RUNTIME] = rt
-        snmp = await _start_snmp(config, rt) if primary else None
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(watching(rt, lambda events: _store_events(rt, events)))
-            if primary:
-                await _start_collectors(config, rt, stack)
-            try:
-                yield
-            finally:
-                if snmp is not None:
-                    await snmp.stop()
+            rt.collectors = await stack.enter_async_context(
+                run_collectors(config, lambda events: _store_events(rt, events), primary))
+            yield
         # within STOP_DEADLINE in all: the listener is closed already, requests had their seconds
         await ingestor.stop(timeout=1.0)
         await worker.stop(timeout=2.5)
@@ -146,72 +143,6 @@ async def _store_events(rt: Runtime, events: list[Any]) -> None:
     for ev, seq in zip(events, seqs, strict=True):
         (rt.metrics.events_received if seq is not None else rt.metrics.events_duplicate).labels(
             source_label(ev.source)).inc()
-
-
-async def _start_collectors(config: Config, rt: Runtime, stack: contextlib.AsyncExitStack) -> None:
-    cc = config.service.collectors
-    if not (cc.probes or cc.disk or cc.snmp_devices or config.service.mail):
-        return
-    from watcher.collectors.schedule import Scheduler
-
-    async def sink(events: list[Any]) -> None:
-        await _store_events(rt, events)
-
-    scheduler = await stack.enter_async_context(Scheduler(max_concurrency=cc.max_concurrency))
-    rt.scheduler = scheduler
-    if cc.probes:
-        from watcher.collectors.probes import ProbeCollector
-
-        probes = await stack.enter_async_context(ProbeCollector(config.inventory, sink))
-        probes.register(scheduler)
-        log.info("site probes: %d targets", len(probes.targets()))
-    if cc.disk:
-        from watcher.collectors.disk import DiskCollector
-
-        disk = stack.enter_context(DiskCollector(config.inventory, sink))
-        disk.register(scheduler, interval=cc.disk_interval)
-        log.info("share disk usage: %d shares", len(disk.share_ids()))
-    if cc.snmp_devices:
-        from watcher.collectors.snmppoll import SnmpPoller
-
-        poller = await stack.enter_async_context(SnmpPoller(list(cc.snmp_devices), sink))
-        poller.register(scheduler, interval=cc.snmp_interval)
-        log.info("SNMP polling: %d devices", len(cc.snmp_devices))
-    if config.service.mail is not None:
-        from watcher.collectors.mailbox import MailboxCollector
-
-        mail = MailboxCollector(config.service.mail, config.inventory)
-        mail.register(scheduler, sink)
-        log.info("mail checks: %d mailboxes, %d servers, %d bounce mailboxes", len(config.service.mail.mailboxes),
-                 len(config.service.mail.smtp), len(config.service.mail.bounces))
-
-
-async def _start_snmp(config: Config, rt: Runtime) -> Any:
-    listen = config.service.snmp.listen
-    if not listen:
-        return None
-    try:
-        from watcher.collectors.snmptrap import SnmpTrapConfig, SnmpTrapReceiver, SnmpV3User
-    except ImportError as exc:  # pragma: no cover - pysnmp is a dependency
-        log.error("SNMP trap receiver unavailable: %s", exc)
-        return None
-    host, _, port = listen.rpartition(":")
-    users = [SnmpV3User(**u) for u in config.service.snmp.v3_users]  # type: ignore[arg-type]
-    cfg = SnmpTrapConfig(host=host or "127.0.0.1", port=int(port), communities=list(config.service.snmp.communities),
-                         v3_users=users, rcvbuf=config.service.snmp.rcvbuf)
-
-    async def sink(events: list[Any]) -> None:
-        await _store_events(rt, events)
-
-    receiver = SnmpTrapReceiver(cfg, sink)
-    try:
-        await receiver.start()
-    except OSError as exc:
-        log.error("SNMP trap receiver cannot listen on %s: %s", listen, exc)
-        return None
-    log.info("SNMP traps on udp %s", listen)
-    rt.snmp = receiver
-    return receiver
 
 
 def serve(config: Config, listen: str | None = None, db: str | None = None, snmp_listen: str | None = None,

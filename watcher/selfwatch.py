@@ -12,7 +12,7 @@ from watcher.heartbeat import Heartbeat
 from watcher.model import Event
 
 if TYPE_CHECKING:
-    from watcher.api.http import Runtime
+    from watcher.runtime import Runtime
 
 
 @contextlib.asynccontextmanager

@@ -320,7 +320,7 @@ def _list_context(docs: list[dict[str, Any]], now: datetime, config: Config, lan
 
 
 def _rt(request: web.Request) -> Any:
-    from watcher.api.http import RUNTIME
+    from watcher.runtime import RUNTIME
 
     return request.app[RUNTIME]
 
@@ -539,16 +539,14 @@ async def get_health(request: web.Request) -> web.Response:
     rt = _rt(request)
     now = utcnow()
     jobs = []
-    if rt.scheduler is not None:
-        for name, h in sorted(rt.scheduler.health().items()):
+    if rt.collectors is not None:
+        for name, h in sorted(rt.collectors.health().items()):
             d = h.to_dict()
             jobs.append({**d, "name": name, "ago": ago(d.get("last_run"), now, lang),
                          "problem": d.get("failing") or (d.get("last_error") if d.get("consecutive_errors") else None)})
-    snmp = None
-    if rt.snmp is not None:
-        st = rt.snmp.stats
-        snmp = {k: getattr(st, k, 0) for k in ("received", "rejected_community", "rejected_v3", "sink_errors",
-                                                 "dropped")}
+    traps = rt.collectors.trap_stats() if rt.collectors is not None else None
+    snmp = {k: traps.get(k, 0) for k in ("received", "rejected_community", "rejected_v3", "sink_errors",
+                                         "dropped")} if traps is not None else None
     ctx = {**_base(request, agent, lang, words(lang)["health"], "health"), "jobs": jobs, "snmp": snmp,
            "engine": {"leader": rt.worker.leader, "cursor": rt.worker.cursor,
                       "open": len(rt.worker.engine.tickets)}}

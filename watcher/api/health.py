@@ -23,8 +23,8 @@ from aiohttp import web
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from watcher.api.http import RUNTIME, Runtime
 from watcher.model import format_time
+from watcher.runtime import RUNTIME, Runtime
 from watcher.store import progress
 from watcher.store import quarantine as qstore
 from watcher.store.status import read_figures

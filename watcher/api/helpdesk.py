@@ -18,6 +18,7 @@ from watcher.api import http
 from watcher.rules import calls
 from watcher.rules.escalation import TEAMS
 from watcher.rules.office import ANSWERS
+from watcher.runtime import RUNTIME, Runtime
 
 TEXT_FIELDS = ("note", "by", "reason", "phone", "preferred_time", "person", "to", "outcome", "answer", "action")
 RESOLVED_SCANNED = 2000  # resolved tickets looked at for calls still owed (newest first)
@@ -33,11 +34,11 @@ def _check(data: dict[str, Any], allowed: set[str]) -> web.Response | None:
     return None
 
 
-async def _ticket_doc(rt: http.Runtime, tid: str) -> dict[str, Any] | None:
+async def _ticket_doc(rt: Runtime, tid: str) -> dict[str, Any] | None:
     return await asyncio.to_thread(rt.store.get_ticket, tid)
 
 
-async def _apply(rt: http.Runtime, tid: str, kind: str, args: dict[str, Any]) -> web.Response:
+async def _apply(rt: Runtime, tid: str, kind: str, args: dict[str, Any]) -> web.Response:
     doc = await _ticket_doc(rt, tid)
     if doc is None:
         return http._error(404, f"no ticket {tid}")
@@ -117,7 +118,7 @@ async def post_advice(request: web.Request) -> web.Response:
                         {k: data[k] for k in ("person", "by") if data.get(k)} | {"action": action})
 
 
-async def call_rows(rt: http.Runtime, client: str | None = None) -> list[dict[str, Any]]:
+async def call_rows(rt: Runtime, client: str | None = None) -> list[dict[str, Any]]:
     docs: list[dict[str, Any]] = []
     for status, limit in (("open", 5000), ("acknowledged", 5000), ("resolved", RESOLVED_SCANNED)):
         docs += await asyncio.to_thread(rt.store.list_tickets, status, client, None, limit)
@@ -127,7 +128,7 @@ async def call_rows(rt: http.Runtime, client: str | None = None) -> list[dict[st
 
 async def get_calls(request: web.Request) -> web.Response:
     """The call list: every call owed, on open, acknowledged and resolved tickets alike."""
-    rt = request.app[http.RUNTIME]
+    rt = request.app[RUNTIME]
     return http._json({"calls": await call_rows(rt, request.query.get("client"))})
 
 

@@ -15,7 +15,6 @@ import re
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -28,40 +27,19 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from watcher.api import console, guard, reports, retries, silences
 from watcher.api.auth import IngestAuth, check
 from watcher.collectors.formats import FORMATS
-from watcher.config import Config
 from watcher.config.regex import RegexError
 from watcher.config.rules import parse_matcher
-from watcher.metrics import Metrics, exposition
+from watcher.metrics import exposition
 from watcher.model import EventError, Op, format_time, parse_time, utcnow
 from watcher.notify import links
-from watcher.pipeline import EngineWorker, Ingestor
+from watcher.runtime import RUNTIME, Runtime
 from watcher.status import FiguresCollector, engine_stats
-from watcher.store import InboxRow, Store
+from watcher.store import InboxRow
 from watcher.store.status import read_figures
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Runtime:
-    """Everything the handlers need, built once by watcher.app."""
-
-    config: Config
-    store: Store
-    metrics: Metrics
-    ingestor: Ingestor
-    worker: EngineWorker
-    auth: dict[str, IngestAuth]
-    secret: bytes
-    started_at: float
-    reload: Any = None
-    scheduler: Any = None  # watcher.collectors.schedule.Scheduler when collectors run
-    snmp: Any = None  # watcher.collectors.snmptrap.SnmpTrapReceiver when traps are taken
-    observe: Any = None  # watcher.feeds.FeedWatch.observe: sees every event received, re-sends included
-    sinks: Any = None  # watcher.sinks.worker.SinkService when helpdesk ticket systems are configured
-
-
-RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -451,12 +429,12 @@ async def get_metrics(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     figures = await asyncio.to_thread(read_figures, rt.store)
     rt.metrics.engine_leader.set(1 if rt.worker.leader else 0)
-    if rt.snmp is not None:
-        st = rt.snmp.stats
+    traps = rt.collectors.trap_stats() if rt.collectors is not None else None
+    if traps is not None:
         for outcome in ("received", "rejected_community", "rejected_v3", "sink_errors", "dropped", "garbage"):
-            rt.metrics.snmp_traps.labels(outcome).set(getattr(st, outcome, 0))
-    if rt.scheduler is not None:
-        for name, h in rt.scheduler.health().items():
+            rt.metrics.snmp_traps.labels(outcome).set(traps.get(outcome, 0))
+    if rt.collectors is not None:
+        for name, h in rt.collectors.health().items():
             rt.metrics.collector_up.labels(name).set(1 if h.up else 0)
             rt.metrics.collector_runs.labels(name).set(h.runs)
             rt.metrics.collector_errors.labels(name).set(h.errors)
@@ -506,13 +484,11 @@ async def get_stats(request: web.Request) -> web.Response:
         "engine": engine_stats(figures, rt.worker.leader, time.time()),
         "outbox": figures.outbox,
         "process": {"pid": os.getpid(), "leader": rt.worker.leader},
-        "collectors": {name: h.to_dict() for name, h in rt.scheduler.health().items()} if rt.scheduler else {},
+        "collectors": {name: h.to_dict() for name, h in rt.collectors.health().items()} if rt.collectors else {},
     }
-    if rt.snmp is not None:
-        st = rt.snmp.stats
-        out["snmp_traps"] = {k: getattr(st, k, 0) for k in ("received", "rejected_community", "rejected_v3",
-                                                             "sink_errors", "dropped", "kernel_dropped",
-                                                             "garbage")}
+    traps = rt.collectors.trap_stats() if rt.collectors is not None else None
+    if traps is not None:
+        out["snmp_traps"] = traps
     return _json(out)
 
 

@@ -37,7 +37,7 @@ def maintenance_doc(entry: dict[str, Any]) -> dict[str, Any]:
 
 async def listed(request: web.Request, what: str) -> list[dict[str, Any]]:
     """The silences (or maintenances) the engine holds now, oldest first."""
-    from watcher.api.http import RUNTIME
+    from watcher.runtime import RUNTIME
 
     rt = request.app[RUNTIME]
     _cursor, state = await asyncio.to_thread(rt.store.load_engine)
