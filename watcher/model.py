@@ -334,6 +334,10 @@ def op_from_dict(raw: Any, received_at: datetime | None = None) -> Op:
 # ---------------------------------------------------------------- tickets
 
 
+def _opt_time(v: Any) -> datetime | None:
+    return parse_time(v) if v else None
+
+
 @dataclass(slots=True)
 class Callback:
     """A call owed to a person: it stays "to call" until an agent records a call that reached
@@ -359,6 +363,14 @@ class Callback:
         if self.calls:
             d["calls"] = [dict(c) for c in self.calls]
         return d
+
+    @staticmethod
+    def from_dict(c: dict[str, Any]) -> Callback:
+        """The inverse of ``to_dict``."""
+        done = c.get("done_at")
+        return Callback(c["person"], parse_time(c["added_at"]), parse_time(done) if done else None, c.get("how"),
+                        c.get("note"), c.get("phone"), c.get("preferred_time"), c.get("reason"),
+                        [dict(x) for x in c.get("calls", [])])
 
 
 @dataclass(slots=True)
@@ -474,6 +486,32 @@ class Ticket:
         if with_timeline:
             d["timeline"] = [t.to_dict() for t in self.timeline]
         return d
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Ticket:
+        """The inverse of ``to_dict`` (the store, the outbox and the engine's snapshot use it)."""
+        sla = d.get("sla") or {}
+        return Ticket(
+            id=d["id"], client=d["client"], category=d["category"], entity_kind=d["entity"]["kind"],
+            entity_id=d["entity"]["id"], title=d.get("title", ""), opened_at=parse_time(d["opened_at"]),
+            rule=d.get("rule", ""), group_key=d.get("group_key", ""), site=d.get("site"),
+            status=d.get("status", "open"), planned=bool(d.get("planned")), flapping=bool(d.get("flapping")),
+            acknowledged_at=_opt_time(d.get("acknowledged_at")), acknowledged_by=d.get("acknowledged_by"),
+            resolved_at=_opt_time(d.get("resolved_at")), resolved_by=d.get("resolved_by"),
+            sla_tier=sla.get("tier", "standard"), react_by=_opt_time(sla.get("react_by")),
+            resolve_by=_opt_time(sla.get("resolve_by")), breached=bool(sla.get("breached")),
+            escalated_at=_opt_time(sla.get("escalated_at")), event_count=int(d.get("event_count", 0)),
+            affected=list(d.get("affected", [])), affected_why=dict(d.get("affected_why", {})),
+            advice_to=d.get("advice_to"), details=dict(d.get("details", {})),
+            callbacks=[Callback.from_dict(c) for c in d.get("callbacks", [])],
+            notifications=[NotificationRecord(n["to"], n["kind"], parse_time(n.get("at") or n.get("queued_at")),
+                                              n.get("channel"), _opt_time(n.get("sent_at")),
+                                              n.get("state", "pending"))
+                           for n in d.get("notifications", [])],
+            timeline=[TimelineEntry(parse_time(e["at"]), e["what"], e.get("role", "cause"), e.get("fingerprint"),
+                                    e.get("labels")) for e in d.get("timeline", [])],
+            escalation=dict(d.get("escalation") or {}), tasks=[dict(x) for x in d.get("tasks", [])],
+        )
 
 
 @dataclass(slots=True, frozen=True)

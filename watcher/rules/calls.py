@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from watcher.model import Callback, Ticket, format_time, parse_time
+from watcher.model import Callback, Ticket, format_time
 
 if TYPE_CHECKING:
     from watcher.rules.engine import Engine
@@ -32,13 +32,6 @@ def _clean(value: Any) -> str | None:
         return None
     text = " ".join(str(value).split())[:TEXT_MAX]
     return text or None
-
-
-def callback_from_dict(c: dict[str, Any]) -> Callback:
-    done = c.get("done_at")
-    return Callback(c["person"], parse_time(c["added_at"]), parse_time(done) if done else None, c.get("how"),
-                    c.get("note"), c.get("phone"), c.get("preferred_time"), c.get("reason"),
-                    [dict(x) for x in c.get("calls", [])])
 
 
 def pending(tk: Ticket) -> list[Callback]:

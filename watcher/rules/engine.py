@@ -1130,13 +1130,13 @@ class Engine:
             if g.due is not None:
                 self._schedule(g.due, "group", g.gid)
         for td in s.get("tickets", []):
-            restored = ticket_from_dict(td)
+            restored = Ticket.from_dict(td)
             self.tickets[restored.id] = restored
             if restored.react_by is not None and restored.escalated_at is None and restored.status == "open":
                 self._schedule(_ts(restored.react_by), "escalate", restored.id)
             escalation.restore(self, restored)
         for td in s.get("owed", []):
-            owed = ticket_from_dict(td)
+            owed = Ticket.from_dict(td)
             self.owed[owed.id] = owed
         self.maintenances = list(s.get("maintenances", []))
         self.silences = list(s.get("silences", []))
@@ -1153,36 +1153,7 @@ class _Default(dict[str, str]):
         return ""
 
 
-def _opt_time(v: Any) -> datetime | None:
-    return parse_time(v) if v else None
-
-
-def ticket_from_dict(d: dict[str, Any]) -> Ticket:
-    """The inverse of ``Ticket.to_dict`` (the store and the engine's snapshot use it)."""
-    sla = d.get("sla") or {}
-    return Ticket(
-        id=d["id"], client=d["client"], category=d["category"], entity_kind=d["entity"]["kind"],
-        entity_id=d["entity"]["id"], title=d.get("title", ""), opened_at=parse_time(d["opened_at"]),
-        rule=d.get("rule", ""), group_key=d.get("group_key", ""), site=d.get("site"),
-        status=d.get("status", "open"), planned=bool(d.get("planned")), flapping=bool(d.get("flapping")),
-        acknowledged_at=_opt_time(d.get("acknowledged_at")), acknowledged_by=d.get("acknowledged_by"),
-        resolved_at=_opt_time(d.get("resolved_at")), resolved_by=d.get("resolved_by"),
-        sla_tier=sla.get("tier", "standard"), react_by=_opt_time(sla.get("react_by")),
-        resolve_by=_opt_time(sla.get("resolve_by")), breached=bool(sla.get("breached")),
-        escalated_at=_opt_time(sla.get("escalated_at")), event_count=int(d.get("event_count", 0)),
-        affected=list(d.get("affected", [])), affected_why=dict(d.get("affected_why", {})),
-        advice_to=d.get("advice_to"), details=dict(d.get("details", {})),
-        callbacks=[calls.callback_from_dict(c) for c in d.get("callbacks", [])],
-        notifications=[NotificationRecord(n["to"], n["kind"], parse_time(n.get("at") or n.get("queued_at")),
-                                          n.get("channel"), _opt_time(n.get("sent_at")), n.get("state", "pending"))
-                       for n in d.get("notifications", [])],
-        timeline=[TimelineEntry(parse_time(e["at"]), e["what"], e.get("role", "cause"), e.get("fingerprint"),
-                                e.get("labels")) for e in d.get("timeline", [])],
-        escalation=dict(d.get("escalation") or {}), tasks=[dict(x) for x in d.get("tasks", [])],
-    )
-
-
-__all__ = ["Changes", "Engine", "TimerError", "format_time", "ticket_from_dict", "timedelta", "timer_ident"]
+__all__ = ["Changes", "Engine", "TimerError", "format_time", "timedelta", "timer_ident"]
 
 
 def window_id(entry: dict[str, Any]) -> str:
