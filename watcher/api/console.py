@@ -458,14 +458,14 @@ async def get_silences(request: web.Request) -> web.Response:
     engine = rt.worker.engine
     now = utcnow()
     silences = []
-    for s in list(getattr(engine, "silences", [])):
+    for s in [x.to_dict() for x in engine.silences]:
         if s.get("end", 0) < now.timestamp():
             continue
         silences.append({"id": s.get("id"), "matchers": s.get("matchers", {}), "comment": s.get("reason", ""),
                          "mute": s.get("mute"), "from": _ts_local(s.get("start"), now),
                          "until": _ts_local(s.get("end"), now)})
     maints = []
-    for m in list(getattr(engine, "maintenances", [])):
+    for m in [x.to_dict() for x in engine.maintenances]:
         if m.get("end", 0) < now.timestamp():
             continue
         zone = zone_of(rt.config, m.get("client"))

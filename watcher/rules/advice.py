@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from watcher.config.inventory import Share
+    from watcher.model import Advice as AdviceOp
     from watcher.model import Ticket
     from watcher.rules.engine import Engine, Group
 
@@ -64,19 +65,19 @@ def decide(g: Group, share: Share | None, policy: str, details: dict[str, Any]) 
     return None
 
 
-def on_op(engine: Engine, tk: Ticket, args: dict[str, Any], t: float) -> bool:
+def on_op(engine: Engine, tk: Ticket, op: AdviceOp, t: float) -> bool:
     """An administrator's word on the cause: ``confirm`` (advise the person) or ``dismiss``."""
-    action = args.get("action", "confirm")
+    action = op.action
     if tk.category != "disk" or tk.details.get("advice") in ("sent", "confirmed"):
         return False
-    by = str(args.get("by") or "admin")[:100]
+    by = (op.by or "admin")[:100]
     if action == "dismiss":
         tk.details["advice"] = "dismissed"
         tk.details["advice_by"] = by
         return True
     if action != "confirm":
         return False
-    person = args.get("person") or tk.details.get("folder_person")
+    person = op.person or tk.details.get("folder_person")
     share = engine.inv.shares.get(tk.entity_id)
     if not isinstance(person, str) or person not in engine.inv.people or \
             (share is not None and person not in share.folders):
@@ -93,5 +94,5 @@ def on_op(engine: Engine, tk: Ticket, args: dict[str, Any], t: float) -> bool:
     tk.details["advice"] = "confirmed"
     tk.details["advice_by"] = by
     tk.advice_to = person
-    engine._notify(tk, person, "advice", t)
+    engine.notify(tk, person, "advice", t)
     return True

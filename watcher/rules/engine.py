@@ -14,7 +14,6 @@ service can keep it in the store next to the tickets it produced.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import json
 import math
@@ -25,8 +24,7 @@ from sys import intern
 from typing import Any
 
 from watcher.config.inventory import Inventory
-from watcher.config.regex import RegexError
-from watcher.config.rules import SEVERITIES, Rule, Rules, Signal, parse_matcher
+from watcher.config.rules import SEVERITIES, Rule, Rules, Signal
 from watcher.model import (
     MAX_VALUE,
     Callback,
@@ -34,18 +32,20 @@ from watcher.model import (
     Event,
     EventError,
     Notice,
+    NotificationKind,
     NotificationRecord,
     Op,
+    OpBase,
     Ticket,
     TimelineEntry,
     format_time,
-    parse_time,
 )
 from watcher.rules import advice, calls, escalation, forecast, mail, office, ops
 from watcher.rules.binding import bind
 from watcher.rules.impact import affected
 from watcher.rules.tracked import TrackedDict
 from watcher.rules.unbound import UnboundLog, unknown_name, what_it_names
+from watcher.rules.windows import MaintenanceWindow, SilenceWindow, window_id
 
 REACT_HOURS = {"standard": 6.0, "gold": 4.0, "platinum": 2.0}
 ADMIN_HOURS = {"standard": (8.0, 24.0), "gold": (4.0, 12.0), "platinum": (2.0, 8.0)}
@@ -195,8 +195,8 @@ class Engine:
         self._pruned_at = 0.0
         self.tickets: dict[str, Ticket] = {}
         self.owed: dict[str, Ticket] = {}  # resolved tickets that still owe calls (rules/calls.py)
-        self.maintenances: list[dict[str, Any]] = []
-        self.silences: list[dict[str, Any]] = []
+        self.maintenances: list[MaintenanceWindow] = []
+        self.silences: list[SilenceWindow] = []
         self.early_callbacks: dict[str, float] = {}
         self.silenced = 0
         self.unrouted = 0
@@ -232,7 +232,7 @@ class Engine:
         """
         t = self._advance_to(_ts(now))
         result: dict[str, Any] = {}
-        if isinstance(item, Op):
+        if isinstance(item, OpBase):
             result = self._op(item, t)
         elif item.value is not None and item.labels.get("metric"):
             self._sample(item, t)
@@ -312,7 +312,7 @@ class Engine:
         self.clock = t
         return t
 
-    def _schedule(self, due: float, kind: str, key: str) -> None:
+    def schedule(self, due: float, kind: str, key: str) -> None:
         self._seq += 1
         heapq.heappush(self._timers, (due, self._seq, kind, key))
 
@@ -452,7 +452,7 @@ class Engine:
                 if expires is not None and (a.expires is None or expires > a.expires):
                     a.expires = expires
             if a.status == "firing" and a.expires is not None:
-                self._schedule(a.expires, "expire", fp)
+                self.schedule(a.expires, "expire", fp)
         if self._silence(labels, t, mute=True) is not None:
             self.silenced += 1
             return
@@ -738,7 +738,7 @@ class Engine:
     def _set_due(self, g: Group, due: float) -> None:
         if g.due is None or abs(g.due - due) > 1e-6:
             g.due = due
-            self._schedule(due, "group", g.gid)
+            self.schedule(due, "group", g.gid)
 
     def _forget_if_idle(self, g: Group) -> None:
         rule = self._rule[g.rule]
@@ -817,21 +817,12 @@ class Engine:
         except (ValueError, IndexError):
             return text
 
-    def _in_maintenance(self, client: str, site: str | None, t: float) -> dict[str, Any] | None:
-        for m in self.maintenances:
-            if m["client"] == client and (not m.get("site") or m.get("site") == site) and \
-                    m["start"] <= t <= m["end"]:
-                return m
-        return None
+    def _in_maintenance(self, client: str, site: str | None, t: float) -> MaintenanceWindow | None:
+        return next((m for m in self.maintenances if m.covers(client, site, t)), None)
 
-    def _silence(self, labels: dict[str, str], t: float, mute: bool | None = None) -> dict[str, Any] | None:
+    def _silence(self, labels: dict[str, str], t: float, mute: bool | None = None) -> SilenceWindow | None:
         """The active silence whose matchers all match ``labels`` (only muting ones if ``mute``)."""
-        for sil in self.silences:
-            if sil["start"] <= t <= sil["end"] and (mute is None or bool(sil.get("mute")) == mute):
-                matchers = [parse_matcher(k, v) for k, v in sil["matchers"].items()]
-                if all(m.matches(labels) for m in matchers):
-                    return sil
-        return None
+        return next((sil for sil in self.silences if sil.matches(labels, t, mute)), None)
 
     def _open(self, g: Group, t: float) -> None:
         rule = self._rule[g.rule]
@@ -844,7 +835,7 @@ class Engine:
         tid = f"T-{self.next_id:06d}"
         self.next_id += 1
         entity_id = labels.get(rule.entity) or labels.get("client", "")
-        maint = self._in_maintenance(client.id, labels.get("site"), t)
+        maint: MaintenanceWindow | SilenceWindow | None = self._in_maintenance(client.id, labels.get("site"), t)
         if maint is None:
             for fp in [*g.members, None]:
                 member = self.alerts.get(fp) if fp else None
@@ -861,8 +852,8 @@ class Engine:
             if share:
                 details["share_name"] = share.name
         if maint:
-            details["maintenance"] = {"reason": maint.get("reason", ""), "starts_at": format_time(_dt(maint["start"])),
-                                      "ends_at": format_time(_dt(maint["end"]))}
+            details["maintenance"] = {"reason": maint.reason, "starts_at": format_time(_dt(maint.start)),
+                                      "ends_at": format_time(_dt(maint.end))}
         if labels.get("mailbox"):
             details["mailbox"] = labels["mailbox"]
         if g.detail.get("bounced") and rule.category == "mail":
@@ -881,7 +872,7 @@ class Engine:
             tk.details["problem"] = problem
         if rule.escalate and not tk.planned:
             tk.react_by = client.business_hours.add(tk.opened_at, REACT_HOURS[client.sla] * 3600)
-            self._schedule(_ts(tk.react_by), "escalate", tid)
+            self.schedule(_ts(tk.react_by), "escalate", tid)
         for entry in g.pending_timeline:
             tk.timeline.append(TimelineEntry(_dt(entry["at"]), entry["what"], entry["role"],
                                              entry.get("fingerprint"), entry.get("labels")))
@@ -896,22 +887,23 @@ class Engine:
                 del self.early_callbacks[person]
         self._dirty[tid] = tk
         self._material = True
-        kind = "planned" if tk.planned else "opened"
+        kind: NotificationKind = "planned" if tk.planned else "opened"
         domains = mail.mail_domains(self.inv, client.id) if problem == "server_down" else set()
         for person in who:
-            self._notify(tk, person, kind, t)
+            self.notify(tk, person, kind, t)
             if domains and person in self.inv.people and \
                     not mail.independent_urls(self.inv.people[person].notify, domains):
-                calls.add(tk, person, _dt(t), {"reason": "mail server down: no other way to reach them"})
+                calls.add(tk, person, _dt(t), reason="mail server down: no other way to reach them")
         site = self.inv.sites.get(labels.get("site", ""))
         if rule.office_check and not tk.planned and site and site.office_contact:
             office.on_open(self, tk, site, t)
         if rule.kind == "forecast":
-            self._notify(tk, "admins", "disk_review", t)
+            self.notify(tk, "admins", "disk_review", t)
         if advice_to:
-            self._notify(tk, advice_to, "advice", t)
+            self.notify(tk, advice_to, "advice", t)
 
-    def _notify(self, tk: Ticket, to: str, kind: str, t: float) -> None:
+    def notify(self, tk: Ticket, to: str, kind: NotificationKind, t: float) -> None:
+        """Owe ``to`` a notice of ``kind`` about ``tk`` (once per person and kind)."""
         if any(n.to == to and n.kind == kind for n in tk.notifications):
             return
         tk.notifications.append(NotificationRecord(to, kind, _dt(t)))
@@ -939,7 +931,7 @@ class Engine:
         tk.resolved_by = by
         told = [n.to for n in tk.notifications if n.kind in ("opened", "planned")]
         for person in dict.fromkeys([c.person for c in tk.callbacks] + told):
-            self._notify(tk, person, "resolved", t)
+            self.notify(tk, person, "resolved", t)
         calls.on_close(self, tk)  # callbacks stay "to call" until an agent records the call
         self._dirty[tk.id] = tk
         self._material = True
@@ -952,7 +944,7 @@ class Engine:
         tk.breached = True
         if client:
             tk.resolve_by = client.business_hours.add(_dt(t), ADMIN_HOURS[client.sla][1] * 3600)
-        self._notify(tk, "admins", "escalated", t)
+        self.notify(tk, "admins", "escalated", t)
         escalation.on_auto(self, tk, t)
         self._dirty[tk.id] = tk
         self._material = True
@@ -960,78 +952,25 @@ class Engine:
     # ------------------------------------------------------------ operations
 
     def _op(self, op: Op, t: float) -> dict[str, Any]:
-        a = op.args
-        if op.kind == "maintenance":
-            if a.get("client") not in self.inv.clients:
-                return {"skipped": f"no client {str(a.get('client'))[:100]!r} in the inventory"}
-            start = _ts(parse_time(a.get("starts_at"), "starts_at"))
-            end = _ts(parse_time(a.get("ends_at"), "ends_at"))
-            self.maintenances.append({"client": a.get("client"), "site": a.get("site"), "start": start,
-                                      "end": end, "reason": a.get("reason", ""), "id": a.get("id")})
-            self.maintenances = [m for m in self.maintenances if m["end"] >= t - 86400]
-            return {"ok": True}
-        if op.kind == "silence":
-            try:  # a matcher that cannot be compiled would fail every later event: refuse it here
-                for label, spec in dict(a.get("matchers") or {}).items():
-                    parse_matcher(str(label), str(spec))
-            except RegexError as exc:  # RE2, as every user regex (watcher.config.regex)
-                return {"skipped": f"silence.matchers: bad regular expression: {exc}"}
-            start = _ts(parse_time(a.get("starts_at"), "starts_at")) if a.get("starts_at") else t
-            end = _ts(parse_time(a.get("ends_at"), "ends_at"))
-            self.silences.append({"matchers": dict(a.get("matchers") or {}), "start": start, "end": end,
-                                  "reason": a.get("comment", ""), "mute": bool(a.get("mute", False)),
-                                  "id": a.get("id")})
-            self.silences = [x for x in self.silences if x["end"] >= t]
-            return {"ok": True}
-        if op.kind == "expire":  # a silence or maintenance lifted by hand (DELETE in the API)
-            listed = self.silences if a.get("what") == "silence" else self.maintenances
-            kept = [x for x in listed if window_id(x) != a.get("id")]
-            lifted = len(kept) != len(listed)
-            listed[:] = kept
-            self._material = self._material or lifted
-            return {"ok": lifted}
-        if op.kind == "callback":
-            person = a.get("person")
-            touched = []
-            for found in self._tickets_for(a.get("ticket"), person):
-                if calls.add(found, str(person), _dt(t), a):
-                    self._dirty[found.id] = found
-                    self._material = True
-                touched.append(found.id)
-            if person not in self.inv.people:
-                return {"tickets": touched, "skipped": f"no person {str(person)[:100]!r} in the inventory"}
-            if not touched and not a.get("ticket"):
-                # a caller faster than the ticket's hold: remember the wish for a while
-                self.early_callbacks[str(person)] = t
-            return {"tickets": touched}
-        if op.kind in ops.HANDLED:
-            return ops.apply(self, op, t)
-        tk = self.tickets.get(str(a.get("ticket")))
-        if tk is None:
-            return {"tickets": [], "skipped": f"no open ticket {str(a.get('ticket'))[:100]!r}"}
-        if op.kind == "ack" and (tk.status == "open" or tk.escalation):
-            escalation.on_ack(tk, t, a.get("by"))
-            if tk.status == "open":
-                tk.status = "acknowledged"
-                tk.acknowledged_at = _dt(t)
-                tk.acknowledged_by = a.get("by")
-        elif op.kind == "resolve":
-            g = self.groups.get(tk.group_key)
-            if g is not None and g.ticket == tk.id:
-                self._resolve(g, t, by=str(a.get("by") or "agent"))
-            else:
-                self.tickets.pop(tk.id, None)
-                self._close_ticket(tk, t, str(a.get("by") or "agent"))
+        return ops.apply(self, op, t)
+
+    def changed(self, tk: Ticket) -> None:
+        """``tk`` changed in a way its people or agents see: store it with the next commit."""
         self._dirty[tk.id] = tk
         self._material = True
-        return {"tickets": [tk.id]}
 
-    def _tickets_for(self, ticket: Any, person: Any) -> Iterable[Ticket]:
-        """The open tickets a caller is asking about: the one named, else all that affect them."""
-        if ticket:
-            found = self.tickets.get(str(ticket))
-            return [found] if found is not None else []
-        return [tk for tk in self.tickets.values() if person in tk.affected]
+    def mark(self, material: bool) -> None:
+        """Something of the state changed that must be committed soon (not only more evidence)."""
+        self._material = self._material or material
+
+    def resolve_ticket(self, tk: Ticket, t: float, by: str) -> None:
+        """An agent resolves ``tk``: its group (if it still holds it) is closed with it."""
+        g = self.groups.get(tk.group_key)
+        if g is not None and g.ticket == tk.id:
+            self._resolve(g, t, by=by)
+        else:
+            self.tickets.pop(tk.id, None)
+            self._close_ticket(tk, t, by)
 
     # ------------------------------------------------------------ persistence of the state
 
@@ -1056,8 +995,8 @@ class Engine:
 
     def _rest(self) -> dict[str, Any]:
         return {
-            "maintenances": self.maintenances,
-            "silences": self.silences,
+            "maintenances": [m.to_dict() for m in self.maintenances],
+            "silences": [x.to_dict() for x in self.silences],
             "early_callbacks": self.early_callbacks,
             "owed": [tk.to_dict() for tk in self.owed.values()],
             "counters": {"unrouted": self.unrouted, "unbound": self.unbound, "silenced": self.silenced},
@@ -1121,25 +1060,25 @@ class Engine:
             a = Alert(*row)
             self.alerts[a.fp] = a
             if a.status == "firing" and a.expires is not None:
-                self._schedule(a.expires, "expire", a.fp)
+                self.schedule(a.expires, "expire", a.fp)
         for gd in s.get("groups", []):
             if gd.get("rule") not in self._rule:
                 continue
             g = Group(**gd)
             self.groups[g.gid] = g
             if g.due is not None:
-                self._schedule(g.due, "group", g.gid)
+                self.schedule(g.due, "group", g.gid)
         for td in s.get("tickets", []):
             restored = Ticket.from_dict(td)
             self.tickets[restored.id] = restored
             if restored.react_by is not None and restored.escalated_at is None and restored.status == "open":
-                self._schedule(_ts(restored.react_by), "escalate", restored.id)
+                self.schedule(_ts(restored.react_by), "escalate", restored.id)
             escalation.restore(self, restored)
         for td in s.get("owed", []):
             owed = Ticket.from_dict(td)
             self.owed[owed.id] = owed
-        self.maintenances = list(s.get("maintenances", []))
-        self.silences = list(s.get("silences", []))
+        self.maintenances = [MaintenanceWindow.from_dict(m) for m in s.get("maintenances", [])]
+        self.silences = [SilenceWindow.from_dict(x) for x in s.get("silences", [])]
         self.early_callbacks = dict(s.get("early_callbacks", {}))
         c = s.get("counters", {})
         self.unrouted, self.unbound = int(c.get("unrouted", 0)), int(c.get("unbound", 0))
@@ -1153,14 +1092,4 @@ class _Default(dict[str, str]):
         return ""
 
 
-__all__ = ["Changes", "Engine", "TimerError", "format_time", "timedelta", "timer_ident"]
-
-
-def window_id(entry: dict[str, Any]) -> str:
-    """The id of a silence or maintenance: given when it was made; for one stored before ids
-    existed, a digest of its content (stable, so it can still be listed and lifted)."""
-    given = entry.get("id")
-    if isinstance(given, str) and given:
-        return given
-    content = json.dumps({k: v for k, v in entry.items() if k != "id"}, sort_keys=True, default=str)
-    return hashlib.sha256(content.encode()).hexdigest()[:16]
+__all__ = ["Changes", "Engine", "TimerError", "format_time", "timedelta", "timer_ident", "window_id"]
