@@ -136,11 +136,11 @@ def test_member_summaries_always_match_the_members(tmp_path_factory: pytest.Temp
                            "instance": f"probe-{probe % 3}", "n": str(probe)}, source="api",
                    status=status, starts_at=T0 + timedelta(minutes=start_shift), observed_at=at)  # type: ignore[arg-type]
         engine.handle(ev, at)
-        for gid, aggs in engine._aggs.items():
+        for gid, aggs in engine.summaries.cached.items():
             g = engine.groups.peek(gid)
             assert g is not None
             assert {i: (a.count, a.first, a.last, a.instances) for i, a in aggs.items() if a.count} == \
-                {i: (a.count, a.first, a.last, a.instances) for i, a in engine._aggregate(g).items()}
+                {i: (a.count, a.first, a.last, a.instances) for i, a in engine.summaries.aggregate(g).items()}
 
 
 def test_open_tickets_are_rows_written_when_they_change(store: Store, tmp_path: Path) -> None:

@@ -16,27 +16,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from watcher.rules.forecast import Trend
+
 if TYPE_CHECKING:
     from watcher.config.inventory import Share
     from watcher.model import Advice as AdviceOp
     from watcher.model import Ticket
-    from watcher.rules.engine import Engine, Group
+    from watcher.rules.engine import Engine
 
 EXPLAINS = 0.5  # the share of the share's growth one folder must explain
 TOP = 3
 
 
-def folder_growth(g: Group) -> list[tuple[str, float]]:
+def folder_growth(g: Trend) -> list[tuple[str, float]]:
     """Folders by growth over the window, largest first (only those that grew)."""
     out = [(name, pts[-1][1] - pts[0][1]) for name, pts in g.folders.items() if len(pts) >= 2]
     return sorted([x for x in out if x[1] > 0], key=lambda x: (-x[1], x[0]))
 
 
-def share_growth(g: Group) -> float:
+def share_growth(g: Trend) -> float:
     return g.series[-1][1] - g.series[0][1] if len(g.series) >= 2 else 0.0
 
 
-def decide(g: Group, share: Share | None, policy: str, details: dict[str, Any]) -> str | None:
+def decide(g: Trend, share: Share | None, policy: str, details: dict[str, Any]) -> str | None:
     """Fill the disk details of a new ticket; the person to advise now, or None to ask first."""
     grown = folder_growth(g)
     total = share_growth(g)
@@ -89,8 +91,9 @@ def on_op(engine: Engine, tk: Ticket, op: AdviceOp, t: float) -> bool:
         if share.folders[person] in grown:
             tk.details["folder_growth_bytes"] = grown[share.folders[person]]["growth_bytes"]
         g = engine.groups.get(tk.group_key)
-        if g is not None and share.folders[person] in g.folder_kinds:
-            tk.details["file_kinds"] = g.folder_kinds[share.folders[person]]
+        kept = g.kind_state if g is not None else None
+        if isinstance(kept, Trend) and share.folders[person] in kept.folder_kinds:
+            tk.details["file_kinds"] = kept.folder_kinds[share.folders[person]]
     tk.details["advice"] = "confirmed"
     tk.details["advice_by"] = by
     tk.advice_to = person

@@ -31,7 +31,7 @@ from watcher.model import (
     Silence,
     Ticket,
 )
-from watcher.rules import advice, calls, escalation, office
+from watcher.rules import advice, calls, escalation, groups, office, tickets
 from watcher.rules.windows import MaintenanceWindow, SilenceWindow
 
 if TYPE_CHECKING:
@@ -147,7 +147,13 @@ def _resolve(engine: Engine, op: Resolve, t: float) -> Result:
     tk = _open_ticket(engine, op.ticket)
     if not isinstance(tk, Ticket):
         return tk
-    engine.resolve_ticket(tk, t, op.by or "agent")
+    by = op.by or "agent"
+    g = engine.groups.get(tk.group_key)
+    if g is not None and g.ticket == tk.id:  # its group (if it still holds it) is closed with it
+        groups.resolve(engine, g, t, by=by)
+    else:
+        engine.tickets.pop(tk.id, None)
+        tickets.close(engine, tk, t, by)
     engine.changed(tk)
     return {"tickets": [tk.id]}
 
