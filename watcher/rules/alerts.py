@@ -127,7 +127,7 @@ def handle_alert(engine: Engine, ev: Event, t: float) -> None:
                 summaries.add(g.gid, idx, cur)
             elif was != idx or change != "duplicate":
                 summaries.drop(g.gid)
-            engine.kinds[rule.name].on_firing_member(g, change, start)
+            engine.kinds[rule.name].on_firing_member(g, change, start, t)
         elif g.members.pop(fp, None) is not None:
             summaries.drop(g.gid)
         groups.note(engine, g, entry)

@@ -210,6 +210,7 @@ def evaluate(engine: Engine, g: Group, t: float) -> None:
     elif g.state == "closed" and not cond:
         g.state = "idle"
         g.ticket = None
+        _look_again(engine, g, t)
 
 
 def on_due(engine: Engine, g: Group, t: float) -> None:
@@ -242,6 +243,8 @@ def on_due(engine: Engine, g: Group, t: float) -> None:
         resolve(engine, g, t)
     elif g.state == "open" and kind.open_due(g, t) is not None:
         evaluate(engine, g, t)  # an open group's due of its kind (threshold: the quiet time)
+    elif g.state == "idle":
+        evaluate(engine, g, t)  # an idle group's due of its kind (``idle_due``)
     elif g.state == "suppressed":
         if active_parent(engine, rule, g) is not None:
             set_due(engine, g, t + _recheck(rule))
@@ -267,6 +270,15 @@ def resolve(engine: Engine, g: Group, t: float, by: str | None = None) -> None:
         return
     tickets.close(engine, tk, t, by)
     forget_if_idle(engine, g)
+    if by is None:
+        _look_again(engine, g, t)
+
+
+def _look_again(engine: Engine, g: Group, t: float) -> None:
+    """A group that has just gone idle gets the timer its kind asks for (``idle_due``)."""
+    due = engine.kinds[g.rule].idle_due(g, t)
+    if due is not None and engine.groups.peek(g.gid) is g:
+        set_due(engine, g, due)
 
 
 def _recheck(rule: Rule) -> float:

@@ -5,6 +5,7 @@ Adding a kind is one file here (its config type, group state and answers, see
 through ``absence``.
 """
 
+from watcher.rules.kinds.absence import Absence
 from watcher.rules.kinds.base import GroupState, NoState, RuleKind
 from watcher.rules.kinds.catchall import Catchall
 from watcher.rules.kinds.forecast import Forecast
@@ -16,6 +17,7 @@ RULE_KINDS: dict[str, type[RuleKind]] = {
     "threshold": Threshold,
     "forecast": Forecast,
     "catchall": Catchall,
+    "absence": Absence,
 }
 
 __all__ = ["RULE_KINDS", "GroupState", "NoState", "RuleKind"]

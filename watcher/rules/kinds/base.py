@@ -87,8 +87,9 @@ class RuleKind:
 
     # ------------------------------------------------------------ the condition and its holds
 
-    def on_firing_member(self, g: Group, change: str, start: float) -> None:
-        """A firing alert of the group was seen (``change``: new, occurrence or duplicate)."""
+    def on_firing_member(self, g: Group, change: str, start: float, t: float) -> None:
+        """A firing alert of the group was seen at ``t`` (``change``: new, occurrence or
+        duplicate; ``start``: the occurrence's start)."""
 
     def condition(self, engine: Engine, g: Group, t: float) -> tuple[bool, float]:
         """Is the rule's condition true for the group, and since when?"""
@@ -100,6 +101,12 @@ class RuleKind:
 
     def open_due(self, g: Group, t: float) -> float | None:
         """When an open group is to be looked at again (None: only when its alerts change)."""
+        return None
+
+    def idle_due(self, g: Group, t: float) -> float | None:
+        """When a group that has just gone idle (its incident over) is to be looked at again
+        though no event comes: a kind whose condition is made by time passing, not by alerts
+        (None: only when an event comes)."""
         return None
 
     # ------------------------------------------------------------ its ticket

@@ -65,7 +65,7 @@ class Threshold(RuleKind):
     def keep_when_idle(self, g: Group) -> bool:
         return bool(_seen(g))
 
-    def on_firing_member(self, g: Group, change: str, start: float) -> None:
+    def on_firing_member(self, g: Group, change: str, start: float, t: float) -> None:
         if change in ("new", "occurrence"):
             _seen(g).append(start)
 
