@@ -368,8 +368,9 @@ class CallbackOp(OpBase):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Ack(OpBase):
-    kind: ClassVar[str] = "ack"
+class _TicketStep(OpBase):
+    """An agent's step on an open ticket that names only the ticket and the agent."""
+
     ticket: str
     by: str | None = None
 
@@ -379,14 +380,13 @@ class Ack(OpBase):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Resolve(OpBase):
-    kind: ClassVar[str] = "resolve"
-    ticket: str
-    by: str | None = None
+class Ack(_TicketStep):
+    kind: ClassVar[str] = "ack"
 
-    @classmethod
-    def from_args(cls, at: datetime, a: dict[str, Any], times: dict[str, datetime]) -> Self:
-        return cls(at=at, raw=a, ticket=a["ticket"], by=a.get("by"))
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolve(_TicketStep):
+    kind: ClassVar[str] = "resolve"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

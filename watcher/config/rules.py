@@ -185,7 +185,7 @@ COMMON_KEYS = frozenset({"name", "kind", "category", "entity", "group_by", "sign
                          "resolve_after", "affects", "office_check", "escalate", "flapping", "title", "description"})
 
 
-def load_rules(path: Path, kinds: dict[str, type[RuleKind]] | None = None) -> Rules:
+def load_rules(path: Path, kinds: dict[str, type[RuleKind[object]]] | None = None) -> Rules:
     """The rules of ``path``; each rule's own keys are read by its kind (``kinds``, by default
     the table of the kinds that ship)."""
     if kinds is None:

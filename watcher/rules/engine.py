@@ -97,7 +97,7 @@ class Engine:
         self.rules = rules
         self.inv = inventory
         self.rule_of = {r.name: r for r in rules.rules}
-        self.kinds: dict[str, RuleKind] = {r.name: RULE_KINDS[r.kind](r) for r in rules.rules}
+        self.kinds: dict[str, RuleKind[object]] = {r.name: RULE_KINDS[r.kind](r) for r in rules.rules}
         self.router = Router(rules, self.kinds)
         self.clock = 0.0
         self.next_id = 1

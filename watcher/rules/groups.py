@@ -61,7 +61,7 @@ class Group:
         return {**{k: getattr(self, k) for k in _COMMON}, **self.kind_state.to_row()}
 
     @staticmethod
-    def from_row(row: dict[str, Any], kind: RuleKind) -> Group:
+    def from_row(row: dict[str, Any], kind: RuleKind[object]) -> Group:
         """The inverse of ``to_row``; also reads the rows of earlier releases (every kind's keys)."""
         return Group(**{k: row[k] for k in _COMMON if k in row}, kind_state=kind.state_from_row(row))
 

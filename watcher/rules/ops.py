@@ -161,53 +161,45 @@ def _resolve(engine: Engine, op: Resolve, t: float) -> Result:
 # ---------------------------------------------------------------- the helpdesk's own steps
 
 
-def _done(engine: Engine, tk: Ticket, changed: bool, why: str) -> Result:
-    if not changed:
+def _step(engine: Engine, tk: Ticket | None, tid: str, step: Callable[[Ticket], bool], why: str) -> Result:
+    """Apply ``step`` to the ticket; ``why`` is the answer when it changed nothing."""
+    if tk is None:
+        return {"tickets": [], "error": f"no open ticket {tid}"}
+    if not step(tk):
         return {"tickets": [], "error": why}
     engine.changed(tk)
     return {"tickets": [tk.id]}
 
 
-def _missing(tid: str) -> Result:
-    return {"tickets": [], "error": f"no open ticket {tid}"}
-
-
 @handles(Call)
 def _call(engine: Engine, op: Call, t: float) -> Result:
-    tk = calls.find(engine, op.ticket)
-    if tk is None:
-        return _missing(op.ticket)
-    changed = calls.record(tk, op.person or None, _at(t), op.outcome, op.by, op.note)
-    if changed:
-        calls.settle(engine, tk)
-    return _done(engine, tk, changed, "no call owed to that person on this ticket, or an unknown outcome")
+    def record(tk: Ticket) -> bool:
+        changed = calls.record(tk, op.person or None, _at(t), op.outcome, op.by, op.note)
+        if changed:
+            calls.settle(engine, tk)
+        return changed
+    return _step(engine, calls.find(engine, op.ticket), op.ticket, record,
+                 "no call owed to that person on this ticket, or an unknown outcome")
 
 
 @handles(Escalate)
 def _escalate(engine: Engine, op: Escalate, t: float) -> Result:
-    tk = engine.tickets.get(op.ticket)
-    if tk is None:
-        return _missing(op.ticket)
-    team = escalation.team_for(tk, op.to)
-    changed = team is not None and tk.status != "resolved"
-    if team is not None and changed:
+    def hand_over(tk: Ticket) -> bool:
+        team = escalation.team_for(tk, op.to)
+        if team is None or tk.status == "resolved":
+            return False
         escalation.escalate(engine, tk, t, team, op.reason or "", op.by or "agent")
-    return _done(engine, tk, changed, "to: expected admins or service")
+        return True
+    return _step(engine, engine.tickets.get(op.ticket), op.ticket, hand_over, "to: expected admins or service")
 
 
 @handles(Advice)
 def _advice(engine: Engine, op: Advice, t: float) -> Result:
-    tk = engine.tickets.get(op.ticket)
-    if tk is None:
-        return _missing(op.ticket)
-    return _done(engine, tk, advice.on_op(engine, tk, op, t),
+    return _step(engine, engine.tickets.get(op.ticket), op.ticket, lambda tk: advice.on_op(engine, tk, op, t),
                  "not a disk ticket waiting for confirmation, or a person without a folder on the share")
 
 
 @handles(OfficeAnswer)
 def _office_answer(engine: Engine, op: OfficeAnswer, t: float) -> Result:
-    tk = engine.tickets.get(op.ticket)
-    if tk is None:
-        return _missing(op.ticket)
-    return _done(engine, tk, office.answer(engine, tk, op, t),
+    return _step(engine, engine.tickets.get(op.ticket), op.ticket, lambda tk: office.answer(engine, tk, op, t),
                  "answer: expected planned, failure or no_answer (and an open call task for no_answer)")

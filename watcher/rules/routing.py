@@ -26,7 +26,7 @@ ROUTE_CACHE = 200_000
 
 
 class Router:
-    def __init__(self, rules: Rules, kinds: dict[str, RuleKind]) -> None:
+    def __init__(self, rules: Rules, kinds: dict[str, RuleKind[object]]) -> None:
         self.rules = rules
         self.kinds = kinds
         self._routes: dict[str, list[Route]] = {}

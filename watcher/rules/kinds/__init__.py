@@ -12,7 +12,7 @@ from watcher.rules.kinds.forecast import Forecast
 from watcher.rules.kinds.outage import Outage
 from watcher.rules.kinds.threshold import Threshold
 
-RULE_KINDS: dict[str, type[RuleKind]] = {
+RULE_KINDS: dict[str, type[RuleKind[object]]] = {
     "outage": Outage,
     "threshold": Threshold,
     "forecast": Forecast,

@@ -25,11 +25,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from watcher.model import format_time
-from watcher.rules.kinds.base import GroupState, RuleKind
+from watcher.rules.kinds.base import GroupState, RuleKind, state_of
 
 if TYPE_CHECKING:
     from watcher.config.inventory import Client
-    from watcher.config.rules import Rule
     from watcher.config.yamlload import Reader
     from watcher.rules.engine import Engine
     from watcher.rules.groups import Group
@@ -48,20 +47,9 @@ class LastSeen:
         return {"last_seen": self.last_seen}
 
 
-def _seen(g: Group) -> LastSeen:
-    state = g.kind_state
-    assert isinstance(state, LastSeen)
-    return state
-
-
-class Absence(RuleKind):
+class Absence(RuleKind[AbsenceConfig]):
     name = "absence"
     keys = frozenset({"period"})
-
-    def __init__(self, rule: Rule) -> None:
-        super().__init__(rule)
-        assert isinstance(rule.config, AbsenceConfig)
-        self.period = rule.config.period
 
     @classmethod
     def parse(cls, r: Reader) -> AbsenceConfig:
@@ -80,15 +68,15 @@ class Absence(RuleKind):
         return True  # it remembers when the signal was last seen
 
     def on_firing_member(self, g: Group, change: str, start: float, t: float) -> None:
-        _seen(g).last_seen = t  # a re-send counts: the source is alive
+        state_of(g, LastSeen).last_seen = t  # a re-send counts: the source is alive
 
     def condition(self, engine: Engine, g: Group, t: float) -> tuple[bool, float]:
         """While no incident is open the group waits (pending) for the silence to last
         ``period``; once open, the problem lasts as long as the silence does."""
-        last = _seen(g).last_seen
+        last = state_of(g, LastSeen).last_seen
         if last is None:
             return False, t
-        silent_from = last + self.period
+        silent_from = last + self.config.period
         if g.state in ("open", "resolving", "closed"):
             return t >= silent_from, t
         return True, silent_from
@@ -97,8 +85,8 @@ class Absence(RuleKind):
         return t  # wait for the next silence straight away, not for the next sighting
 
     def open_details(self, engine: Engine, g: Group, client: Client, details: dict[str, Any]) -> str | None:
-        last = _seen(g).last_seen
+        last = state_of(g, LastSeen).last_seen
         if last is not None:
             details["last_seen"] = format_time(datetime.fromtimestamp(last, UTC))
-        details["period_s"] = self.period
+        details["period_s"] = self.config.period
         return None

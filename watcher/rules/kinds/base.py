@@ -12,7 +12,7 @@ subclass of ``RuleKind`` answering those questions, registered in ``RULE_KINDS``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 if TYPE_CHECKING:
     from watcher.config.inventory import Client
@@ -38,9 +38,20 @@ class NoState:
         return {}
 
 
-class RuleKind:
-    """One rule's behaviour.  The defaults are an outage's: the condition is true while the
-    group's members fire, and the engine does the rest."""
+C = TypeVar("C", covariant=True)
+S = TypeVar("S")
+
+
+def state_of(g: Group, cls: type[S]) -> S:
+    """The group's ``kind_state`` as its kind's own type."""
+    state = g.kind_state
+    assert isinstance(state, cls)
+    return state
+
+
+class RuleKind(Generic[C]):
+    """One rule's behaviour; ``C`` is the kind's config type (``config``, made by ``parse``).
+    The defaults are an outage's: the engine does all but say when the condition holds."""
 
     name: ClassVar[str]
     keys: ClassVar[frozenset[str]] = frozenset()  # the kind's own keys in rules.yaml
@@ -51,11 +62,12 @@ class RuleKind:
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
+        self.config = cast(C, rule.config)  # made by this kind's ``parse`` (watcher.config.rules)
 
     @classmethod
-    def parse(cls, r: Reader) -> object:
+    def parse(cls, r: Reader) -> C:
         """The kind's own config from its rule's keys (``r``: the rule, for file:line:key errors)."""
-        return None
+        return cast(C, None)
 
     # ------------------------------------------------------------ group state
 

@@ -21,7 +21,7 @@ class CatchallConfig:
     min_severity: str = "warning"
 
 
-class Catchall(RuleKind):
+class Catchall(RuleKind[CatchallConfig]):
     name = "catchall"
     keys = frozenset({"min_severity"})
     needs_signals = False
@@ -30,8 +30,7 @@ class Catchall(RuleKind):
 
     def __init__(self, rule: Rule) -> None:
         super().__init__(rule)
-        assert isinstance(rule.config, CatchallConfig)
-        self.min_level = SEVERITIES[rule.config.min_severity]
+        self.min_level = SEVERITIES[self.config.min_severity]
 
     @classmethod
     def parse(cls, r: Reader) -> CatchallConfig:

@@ -18,11 +18,10 @@ from typing import TYPE_CHECKING, Any
 from watcher.model import MAX_VALUE
 from watcher.rules import advice
 from watcher.rules.forecast import Trend, largest_step_share, seconds_to_reach
-from watcher.rules.kinds.base import GroupState, RuleKind
+from watcher.rules.kinds.base import GroupState, RuleKind, state_of
 
 if TYPE_CHECKING:
     from watcher.config.inventory import Client
-    from watcher.config.rules import Rule
     from watcher.config.yamlload import Reader
     from watcher.model import Event, Ticket
     from watcher.rules.engine import Engine
@@ -49,22 +48,11 @@ def _size(text: str | None) -> float | None:
     return value if value is not None and math.isfinite(value) and 0 < value <= MAX_VALUE else None
 
 
-def trend(g: Group) -> Trend:
-    state = g.kind_state
-    assert isinstance(state, Trend)
-    return state
-
-
-class Forecast(RuleKind):
+class Forecast(RuleKind[ForecastConfig]):
     name = "forecast"
     keys = frozenset({"metric", "folder_metric", "window", "horizon", "full_ratio", "min_span", "min_growth_ratio"})
     needs_signals = False
     routed = False
-
-    def __init__(self, rule: Rule) -> None:
-        super().__init__(rule)
-        assert isinstance(rule.config, ForecastConfig)
-        self.config = rule.config
 
     @classmethod
     def parse(cls, r: Reader) -> ForecastConfig:
@@ -91,8 +79,7 @@ class Forecast(RuleKind):
 
     def take_sample(self, engine: Engine, g: Group, role: str, ev: Event, labels: dict[str, str], value: float,
                     t: float) -> bool:
-        kept = g.kind_state
-        assert isinstance(kept, Trend)
+        kept = state_of(g, Trend)
         at = min((ev.observed_at or ev.start).timestamp(), t) if ev.observed_at else t
         if role == "folder":
             series = kept.folders.setdefault(labels.get("folder", "?"), [])
@@ -128,7 +115,7 @@ class Forecast(RuleKind):
         share = engine.inv.shares.get(g.labels.get("share", ""))
         reported = g.detail.get("reported_size")
         size = (share.size_bytes if share else None) or (int(reported) if reported else None)
-        pts = [(p[0], p[1]) for p in trend(g).series]
+        pts = [(p[0], p[1]) for p in state_of(g, Trend).series]
         if not size or len(pts) < 4:
             return False
         used = pts[-1][1] / size
@@ -156,7 +143,7 @@ class Forecast(RuleKind):
     def open_details(self, engine: Engine, g: Group, client: Client, details: dict[str, Any]) -> str | None:
         details.update(g.detail)
         share = engine.inv.shares.get(g.labels.get("share", ""))
-        advice_to = advice.decide(trend(g), share, client.advice, details)
+        advice_to = advice.decide(state_of(g, Trend), share, client.advice, details)
         if share:
             details["share_name"] = share.name
         return advice_to

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from watcher.rules.groups import Group
 
 
-class Outage(RuleKind):
+class Outage(RuleKind[None]):
     name = "outage"
 
     def condition(self, engine: Engine, g: Group, t: float) -> tuple[bool, float]:

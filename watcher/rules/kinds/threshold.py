@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from watcher.rules.kinds.base import GroupState, RuleKind
+from watcher.rules.kinds.base import GroupState, RuleKind, state_of
 
 if TYPE_CHECKING:
-    from watcher.config.rules import Rule
     from watcher.config.yamlload import Reader
     from watcher.rules.engine import Engine
     from watcher.rules.groups import Group
@@ -36,21 +35,10 @@ class Occurrences:
         return {"occurrences": self.occurrences}
 
 
-def _seen(g: Group) -> list[float]:
-    state = g.kind_state
-    assert isinstance(state, Occurrences)
-    return state.occurrences
-
-
-class Threshold(RuleKind):
+class Threshold(RuleKind[ThresholdConfig]):
     name = "threshold"
     keys = frozenset({"count", "within", "quiet"})
     opens_when_due = True  # the count was reached: a burst that is over still opens its ticket
-
-    def __init__(self, rule: Rule) -> None:
-        super().__init__(rule)
-        assert isinstance(rule.config, ThresholdConfig)
-        self.config = rule.config
 
     @classmethod
     def parse(cls, r: Reader) -> ThresholdConfig:
@@ -63,18 +51,17 @@ class Threshold(RuleKind):
         return Occurrences(list(row.get("occurrences", [])))
 
     def keep_when_idle(self, g: Group) -> bool:
-        return bool(_seen(g))
+        return bool(state_of(g, Occurrences).occurrences)
 
     def on_firing_member(self, g: Group, change: str, start: float, t: float) -> None:
         if change in ("new", "occurrence"):
-            _seen(g).append(start)
+            state_of(g, Occurrences).occurrences.append(start)
 
     def condition(self, engine: Engine, g: Group, t: float) -> tuple[bool, float]:
         cfg = self.config
         # a poll's drift (5 min + 0.5 s) must not push the third failure out of the window
         within = cfg.within + min(60.0, cfg.within / 10)
-        state = g.kind_state
-        assert isinstance(state, Occurrences)
+        state = state_of(g, Occurrences)
         state.occurrences = [o for o in state.occurrences if o >= t - max(within, cfg.quiet)]
         recent = [o for o in state.occurrences if o >= t - within]
         if g.state in ("open", "resolving"):
@@ -89,6 +76,6 @@ class Threshold(RuleKind):
         return max(t, since + hold)
 
     def open_due(self, g: Group, t: float) -> float | None:
-        seen = _seen(g)
+        seen = state_of(g, Occurrences).occurrences
         last = max(seen) if seen else t
         return last + self.config.quiet
