@@ -15,6 +15,7 @@ name the file, line and key, as everywhere).  The kinds that ship:
   minutes).
 * ``forecast``: a trend over metric samples that predicts when a share is full.
 * ``catchall``: alerts that no other rule names, by severity, one ticket per group.
+* ``absence``: a signal that should keep coming has not been seen for ``period``.
 
 ``symptoms`` of a rule are signals that belong inside its ticket while it is active;
 ``symptom_of`` names the rules whose active incident explains this rule's signals, so that
