@@ -3,7 +3,8 @@
 Each operation (``watcher.model.Op``: a typed dataclass per kind, made at the JSON edge) went
 through the inbox like the events, so the service and ``watcher replay`` apply it at the same
 point of the stream and get the same tickets.  ``HANDLERS`` maps an op's class to its
-handler; a new op is a dataclass in ``watcher.model`` plus one ``@handles`` function here.
+handler; a new op is a dataclass in ``watcher.model`` (with its row in ``OP_TYPES``) plus one
+``@handles`` function here.
 
 A handler returns a small result for the caller: ``{"tickets": [...]}`` (the tickets it
 touched), ``{"ok": ...}``, and ``skipped`` or ``error`` saying why it did nothing.
