@@ -66,7 +66,8 @@ from typing import Any, Literal
 
 import yaml
 
-from watcher.collectors.schedule import EventSink, Scheduler
+from watcher.collectors.base import EventSink
+from watcher.collectors.schedule import Scheduler
 from watcher.config.inventory import Inventory
 from watcher.config.yamlload import Reader
 from watcher.model import Event, utcnow
@@ -980,9 +981,10 @@ class MailboxCollector:
     because a previous process may have stopped while it was firing.
     """
 
-    def __init__(self, config: MailConfig, inventory: Inventory, *, resolve_on_start: bool = True,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, config: MailConfig, inventory: Inventory, *, sink: EventSink | None = None,
+                 resolve_on_start: bool = True, clock: Callable[[], datetime] = utcnow) -> None:
         self.config = config
+        self._sink = sink
         self.resolve_on_start = resolve_on_start
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -1037,10 +1039,21 @@ class MailboxCollector:
 
     # ------------------------------------------------------------ public
 
-    def register(self, scheduler: Scheduler, sink: EventSink, *, name: str = "mail") -> None:
-        """One scheduler job that runs :meth:`collect` with ``sink`` every ``config.interval``."""
+    async def __aenter__(self) -> MailboxCollector:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Nothing held between cycles: each check opens and closes its own connection."""
+
+    def register(self, scheduler: Scheduler, sink: EventSink | None = None, *, name: str = "mail") -> None:
+        """One scheduler job that runs :meth:`collect` with ``sink`` (default: the one given at
+        construction) every ``config.interval``."""
+        deliver = sink or self._sink
+        if deliver is None:
+            raise RuntimeError("MailboxCollector.register needs a sink")
+
         async def job() -> None:
-            await self.collect(deliver=sink)
+            await self.collect(deliver=deliver)
         rounds = max(1, -(-(len(self._imap) + len(self._smtp) + len(self._bounces)) // self.config.max_concurrency))
         timeout = max(self.config.interval, rounds * self.config.timeout * 3 + 10)
         scheduler.add(name, job, interval=self.config.interval, timeout=timeout)

@@ -78,7 +78,8 @@ from pysnmp.proto import rfc1905
 from pysnmp.proto.secmod.rfc3414.priv import des as des_priv
 from pysnmp.proto.secmod.rfc3826.priv import aes as aes_priv
 
-from watcher.collectors.schedule import EventSink, Job, Scheduler
+from watcher.collectors.base import EventSink
+from watcher.collectors.schedule import Job, Scheduler
 from watcher.collectors.snmptrap import AUTH_PROTOCOLS, PRIV_PROTOCOLS, SnmpV3User
 from watcher.model import Event, utcnow
 
@@ -298,6 +299,7 @@ class SnmpPoller:
         devices: Iterable[SnmpDevice],
         sink: EventSink | None = None,
         *,
+        interval: float = 60.0,
         max_concurrency: int = 16,
         max_repetitions: int = 25,
         max_rows: int = 10_000,
@@ -318,6 +320,7 @@ class SnmpPoller:
         if needs_crypto and (aes_priv.PysnmpCryptoError or des_priv.PysnmpCryptoError):
             raise RuntimeError("SNMPv3 privacy (AES/DES) needs the 'cryptography' package (>= 43)")
         self._sink = sink
+        self.interval = interval
         self.max_concurrency = max_concurrency
         self.max_repetitions = max_repetitions
         self.max_rows = max_rows
@@ -345,12 +348,14 @@ class SnmpPoller:
                 links_down=tuple(sorted(st.links)), disks_over=tuple(sorted(st.disks))))
         return out
 
-    def register(self, scheduler: Scheduler, *, interval: float = 60.0, timeout: float | None = None) -> None:
-        """Add one scheduler job per device (named ``snmp poll ADDRESS:PORT``) feeding the sink."""
+    def register(self, scheduler: Scheduler, *, interval: float | None = None, timeout: float | None = None) -> None:
+        """Add one scheduler job per device (named ``snmp poll ADDRESS:PORT``) feeding the sink,
+        every ``interval`` (default: the one given at construction)."""
         if self._sink is None:
             raise RuntimeError("SnmpPoller.register needs a sink")
         for device in self._devices.values():
-            scheduler.add(f"snmp poll {device.key}", self._job(device), interval=interval, timeout=timeout)
+            scheduler.add(f"snmp poll {device.key}", self._job(device), interval=interval or self.interval,
+                          timeout=timeout)
 
     async def __aenter__(self) -> SnmpPoller:
         return self

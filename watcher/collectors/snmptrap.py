@@ -22,10 +22,10 @@ import ipaddress
 import logging
 import socket
 import string
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pyasn1.type.base import Asn1Item
 from pysnmp.carrier.asyncio.dgram import udp, udp6
@@ -42,7 +42,11 @@ from pysnmp.smi import view as mib_view
 from pysnmp.smi.error import SmiError
 
 from watcher.collectors import snmpsocket
+from watcher.collectors.base import EventSink
 from watcher.model import Event, utcnow
+
+if TYPE_CHECKING:
+    from watcher.collectors.schedule import Scheduler
 
 __all__ = [
     "AuthProtocol",
@@ -60,9 +64,6 @@ log = logging.getLogger(__name__)
 
 AuthProtocol = Literal["SHA", "SHA256", "MD5"]
 PrivProtocol = Literal["AES", "AES256", "DES"]
-
-EventSink = Callable[[list[Event]], Awaitable[None] | None]
-"""Where accepted traps go: called once per trap, awaited if it returns an awaitable."""
 
 AUTH_PROTOCOLS: dict[str, tuple[int, ...]] = {
     "MD5": snmp_config.USM_AUTH_HMAC96_MD5,
@@ -471,7 +472,8 @@ class SnmpTrapReceiver:
     inside the running loop.  Events are delivered one trap per sink call, in arrival
     order, by a single worker task, so a slow sink delays but never reorders a linkDown
     and its linkUp.  Informs are acknowledged by pysnmp when they arrive, before the
-    sink has stored them.
+    sink has stored them.  The sink is called once per trap; a sink that returns nothing
+    instead of an awaitable (a plain function) is accepted too.
     """
 
     def __init__(
@@ -510,6 +512,9 @@ class SnmpTrapReceiver:
         if self._engine is None:
             raise RuntimeError("the SNMP trap receiver is not started")
         return bytes(self._engine.snmpEngineID.asOctets()).hex()
+
+    def register(self, scheduler: Scheduler) -> None:
+        """Nothing to schedule: the receiver is a listener (the Collector protocol's method)."""
 
     async def __aenter__(self) -> SnmpTrapReceiver:
         await self.start()
