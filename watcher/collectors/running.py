@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING
 
 from watcher.collectors.base import Collector, CollectorRow, EventSink, Row
 from watcher.config import Config, Inventory
-from watcher.config.service import CollectorsConfig, SnmpConfig
+from watcher.config.collectors import CollectorsConfig, SnmpConfig
 
 if TYPE_CHECKING:
-    from watcher.collectors.mailbox import MailConfig
     from watcher.collectors.schedule import CollectorHealth, Scheduler
+    from watcher.config.mail import MailConfig
 
 log = logging.getLogger("watcher")
 
@@ -65,7 +65,7 @@ def _snmp_poll(cc: CollectorsConfig, inventory: Inventory, sink: EventSink) -> C
 
 
 def _mail(mail: MailConfig, inventory: Inventory, sink: EventSink) -> Collector:
-    from watcher.collectors.mailbox import MailboxCollector
+    from watcher.collectors.mail.collector import MailboxCollector
 
     log.info("mail checks: %d mailboxes, %d servers, %d bounce mailboxes", len(mail.mailboxes), len(mail.smtp),
              len(mail.bounces))
@@ -73,13 +73,12 @@ def _mail(mail: MailConfig, inventory: Inventory, sink: EventSink) -> Collector:
 
 
 def _snmp_traps(snmp: SnmpConfig, inventory: Inventory, sink: EventSink) -> Collector:
-    from watcher.collectors.snmptrap import SnmpTrapConfig, SnmpTrapReceiver, SnmpV3User
+    from watcher.collectors.snmptrap import SnmpTrapConfig, SnmpTrapReceiver
 
     assert snmp.listen is not None
     host, _, port = snmp.listen.rpartition(":")
-    users = [SnmpV3User(**u) for u in snmp.v3_users]  # type: ignore[arg-type]
     cfg = SnmpTrapConfig(host=host or "127.0.0.1", port=int(port), communities=list(snmp.communities),
-                         v3_users=users, rcvbuf=snmp.rcvbuf)
+                         v3_users=list(snmp.v3_users), rcvbuf=snmp.rcvbuf)
     return SnmpTrapReceiver(cfg, sink)
 
 
