@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from watcher.collectors.base import Collector, CollectorRow, EventSink, Row
+from watcher.collectors.certificates import CertificateCollector
 from watcher.config import Config, Inventory
 from watcher.config.collectors import CollectorsConfig, SnmpConfig
 
@@ -91,6 +92,7 @@ COLLECTORS: dict[str, Row] = {
     "disk": CollectorRow(lambda c: _collectors(c) if _collectors(c).disk else None, _disk),
     "snmp_poll": CollectorRow(lambda c: _collectors(c) if _collectors(c).snmp_devices else None, _snmp_poll),
     "mail": CollectorRow(lambda c: c.service.mail, _mail),
+    "certificates": CollectorRow(lambda c: c.service.collectors.certificates, CertificateCollector),
     "snmp_traps": CollectorRow(lambda c: c.service.snmp if c.service.snmp.listen else None, _snmp_traps,
                                scheduled=False),
 }

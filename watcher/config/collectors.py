@@ -15,7 +15,7 @@ from typing import Literal
 from watcher.config.secrets import secret_setting
 from watcher.config.yamlload import Reader
 
-__all__ = ["AUTH_PROTOCOL_NAMES", "PRIV_PROTOCOL_NAMES", "AuthProtocol", "CollectorsConfig",
+__all__ = ["AUTH_PROTOCOL_NAMES", "PRIV_PROTOCOL_NAMES", "AuthProtocol", "CertificateSettings", "CollectorsConfig",
            "PrivProtocol", "SnmpConfig", "SnmpDevice", "SnmpV3User", "load_collectors", "load_snmp",
            "parse_engine_id"]
 
@@ -160,6 +160,27 @@ class SnmpDevice:
 
 
 @dataclass(frozen=True)
+class CertificateSettings:
+    """``collectors.certificates``: TLS expiry of the sites' https probes (watcher.collectors.certificates)."""
+
+    warn_before: float = 21 * 86400.0
+    interval: float = 6 * 3600.0
+    timeout: float = 10.0
+
+
+def _certificates(r: Reader | None) -> CertificateSettings | None:
+    if r is None:
+        return None
+    r.check_keys({"warn_before", "interval", "timeout"})
+    settings = CertificateSettings(r.duration("warn_before", 21 * 86400.0), r.duration("interval", 6 * 3600.0),
+                                   r.duration("timeout", 10.0))
+    for key in ("interval", "timeout"):
+        if getattr(settings, key) < 0.1:
+            r.fail(key, "must be at least 0.1s")
+    return settings
+
+
+@dataclass(frozen=True)
 class CollectorsConfig:
     """watcher's own eyes; off unless watcher.yaml turns them on (they reach out to the network)."""
 
@@ -169,6 +190,7 @@ class CollectorsConfig:
     max_concurrency: int = 32
     snmp_devices: tuple[SnmpDevice, ...] = ()
     snmp_interval: float = 60.0
+    certificates: CertificateSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -227,11 +249,12 @@ def load_collectors(r: Reader | None) -> CollectorsConfig:
     """The ``collectors:`` section (all off without it)."""
     if r is None:
         return CollectorsConfig()
-    r.check_keys({"probes", "disk", "disk_interval", "max_concurrency", "snmp_devices", "snmp_interval"})
+    r.check_keys({"probes", "disk", "disk_interval", "max_concurrency", "snmp_devices", "snmp_interval",
+                  "certificates"})
     return CollectorsConfig(r.flag("probes", False), r.flag("disk", False),
                             r.duration("disk_interval", 300), r.integer("max_concurrency", 32, minimum=1),
                             tuple(_snmp_device(dr) for dr in r.items("snmp_devices")),
-                            r.duration("snmp_interval", 60))
+                            r.duration("snmp_interval", 60), _certificates(r.child("certificates")))
 
 
 def load_snmp(r: Reader | None) -> SnmpConfig:
