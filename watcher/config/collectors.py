@@ -206,14 +206,15 @@ class SnmpConfig:
 _V3_KEYS = {"name", "auth_protocol", "auth_key", "priv_protocol", "priv_key", "engine_id"}
 
 
-def _v3_user(ur: Reader) -> SnmpV3User:
-    """One USM user; its keys may be ``env:``/``file:`` references."""
+def _v3_user(ur: Reader) -> SnmpV3User | None:
+    """One USM user; its keys may be ``env:``/``file:`` references.  None (the mistake recorded)
+    when ``watcher check`` collects every error of the file."""
     ur.check_keys(_V3_KEYS)
     values = {k: (secret_setting(ur, k) if k.endswith("_key") else ur.text(k)) for k in ur.data}
     try:
         return SnmpV3User(**values)  # type: ignore[arg-type]  # the protocol names are checked by SnmpV3User
     except (TypeError, ValueError) as exc:
-        ur.fail(None, str(exc))
+        return ur.soft(None, str(exc), None)
 
 
 def _interfaces(r: Reader) -> tuple[int | str, ...] | None:
@@ -225,15 +226,18 @@ def _interfaces(r: Reader) -> tuple[int | str, ...] | None:
     return tuple(value)
 
 
-def _snmp_device(r: Reader) -> SnmpDevice:
-    """One polled SNMP device; its own validation errors are reported at its place in the file."""
+def _snmp_device(r: Reader) -> SnmpDevice | None:
+    """One polled SNMP device; its own validation errors are reported at its place in the file
+    (and the device left out, when ``watcher check`` collects every error of the file)."""
     r.check_keys({"address", "port", "version", "community", "v3_user", "site", "client", "host", "interfaces",
                   "storage_threshold", "timeout", "retries"})
     ur = r.child("v3_user")
     user = _v3_user(ur) if ur is not None else None
+    if ur is not None and user is None:
+        return None
     version = r.text("version", "2c")
     if version not in ("2c", "3"):
-        r.fail("version", f"must be '2c' or '3', got {version!r}")
+        return r.soft("version", f"must be '2c' or '3', got {version!r}", None)
     try:
         return SnmpDevice(address=r.text("address", required=True), port=r.integer("port", 161),
                           version="3" if version == "3" else "2c",
@@ -242,7 +246,7 @@ def _snmp_device(r: Reader) -> SnmpDevice:
                           interfaces=_interfaces(r), storage_threshold=r.number("storage_threshold", 0.9),
                           timeout=r.duration("timeout", 2.0), retries=r.integer("retries", 1, minimum=0))
     except (TypeError, ValueError) as exc:
-        r.fail(None, str(exc))
+        return r.soft(None, str(exc), None)
 
 
 def load_collectors(r: Reader | None) -> CollectorsConfig:
@@ -251,10 +255,11 @@ def load_collectors(r: Reader | None) -> CollectorsConfig:
         return CollectorsConfig()
     r.check_keys({"probes", "disk", "disk_interval", "max_concurrency", "snmp_devices", "snmp_interval",
                   "certificates"})
-    return CollectorsConfig(r.flag("probes", False), r.flag("disk", False),
-                            r.duration("disk_interval", 300), r.integer("max_concurrency", 32, minimum=1),
-                            tuple(_snmp_device(dr) for dr in r.items("snmp_devices")),
-                            r.duration("snmp_interval", 60), _certificates(r.child("certificates")))
+    probes, disk = r.flag("probes", False), r.flag("disk", False)
+    disk_interval, max_concurrency = r.duration("disk_interval", 300), r.integer("max_concurrency", 32, minimum=1)
+    devices = tuple(d for d in (_snmp_device(dr) for dr in r.items("snmp_devices")) if d is not None)
+    return CollectorsConfig(probes, disk, disk_interval, max_concurrency, devices, r.duration("snmp_interval", 60),
+                            _certificates(r.child("certificates")))
 
 
 def load_snmp(r: Reader | None) -> SnmpConfig:
@@ -263,6 +268,6 @@ def load_snmp(r: Reader | None) -> SnmpConfig:
         return SnmpConfig()
     r.check_keys({"listen", "communities", "v3_users", "rcvbuf"})
     listen = r.text("listen", "127.0.0.1:1162")
-    users = tuple(_v3_user(ur) for ur in r.items("v3_users"))
+    users = tuple(u for u in (_v3_user(ur) for ur in r.items("v3_users")) if u is not None)
     return SnmpConfig(None if listen == "off" else listen, tuple(r.str_list("communities")) or ("public",),
                       users, r.integer("rcvbuf", 4 * 1024 * 1024, minimum=4096))
