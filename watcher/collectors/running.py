@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,7 +39,8 @@ TRAP_FIGURES = ("received", "rejected_community", "rejected_v3", "sink_errors", 
 
 
 # ---------------------------------------------------------------- the rows' builders
-# Imports are inside: a process that runs no SNMP does not load pysnmp.
+# A builder adapts a collector whose constructor is not (settings, inventory, sink), and
+# imports it inside, so that a process that runs no SNMP does not load pysnmp.
 
 
 def _probes(cc: CollectorsConfig, inventory: Inventory, sink: EventSink) -> Collector:
@@ -83,14 +84,15 @@ def _snmp_traps(snmp: SnmpConfig, inventory: Inventory, sink: EventSink) -> Coll
     return SnmpTrapReceiver(cfg, sink)
 
 
-def _collectors(config: Config) -> CollectorsConfig:
-    return config.service.collectors
+def _when(on: Callable[[CollectorsConfig], object]) -> Callable[[Config], CollectorsConfig | None]:
+    """The ``collectors:`` settings when ``on`` says this collector is on, else None."""
+    return lambda config: config.service.collectors if on(config.service.collectors) else None
 
 
 COLLECTORS: dict[str, Row] = {
-    "probes": CollectorRow(lambda c: _collectors(c) if _collectors(c).probes else None, _probes),
-    "disk": CollectorRow(lambda c: _collectors(c) if _collectors(c).disk else None, _disk),
-    "snmp_poll": CollectorRow(lambda c: _collectors(c) if _collectors(c).snmp_devices else None, _snmp_poll),
+    "probes": CollectorRow(_when(lambda cc: cc.probes), _probes),
+    "disk": CollectorRow(_when(lambda cc: cc.disk), _disk),
+    "snmp_poll": CollectorRow(_when(lambda cc: cc.snmp_devices), _snmp_poll),
     "mail": CollectorRow(lambda c: c.service.mail, _mail),
     "certificates": CollectorRow(lambda c: c.service.collectors.certificates, CertificateCollector),
     "snmp_traps": CollectorRow(lambda c: c.service.snmp if c.service.snmp.listen else None, _snmp_traps,
@@ -105,11 +107,7 @@ class RunningCollectors:
 
     scheduler: Scheduler | None = None
     started: dict[str, Collector] = field(default_factory=dict)
-
-    @property
-    def names(self) -> list[str]:
-        """The scheduled collectors that run, in start order."""
-        return [n for n in self.started if COLLECTORS[n].scheduled]
+    names: list[str] = field(default_factory=list)  # the scheduled ones, in start order
 
     def health(self) -> dict[str, CollectorHealth]:
         """Each scheduled job's health, by job name (empty when nothing is scheduled)."""
@@ -151,6 +149,7 @@ async def run_collectors(config: Config, sink: EventSink, primary: bool = True,
                 if row.scheduled:
                     collector.register(scheduler)
                     running.scheduler = scheduler
+                    running.names.append(name)
                 running.started[name] = collector
             if running.scheduler is not None:
                 await stack.enter_async_context(scheduler)
