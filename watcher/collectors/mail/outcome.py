@@ -35,6 +35,7 @@ class LoginRefused(Exception):
 
 
 def ssl_context(verify: bool) -> ssl.SSLContext:
+    """The system's defaults; ``verify_tls: false`` (a server with a self-signed certificate) drops the checks."""
     ctx = ssl.create_default_context()
     if not verify:
         ctx.check_hostname = False
@@ -43,6 +44,7 @@ def ssl_context(verify: bool) -> ssl.SSLContext:
 
 
 def decode(value: bytes | str | None) -> str:
+    """A server's reply as one line of text (replies are bytes, may be folded, may not be UTF-8)."""
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
     return re.sub(r"\s+", " ", text).strip()
 

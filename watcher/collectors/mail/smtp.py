@@ -25,22 +25,28 @@ class SmtpResult:
     error: str = ""
 
 
+def _down(exc: smtplib.SMTPException | OSError, timeout: float, password: Secret | None) -> SmtpResult:
+    """The server did not take the session: why, in words (with no password in them)."""
+    if isinstance(exc, smtplib.SMTPConnectError):
+        return SmtpResult("down", f"refused the session: {exc.smtp_code} {decode(exc.smtp_error)}")
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return SmtpResult("down", f"closed the connection: {exc_text(exc)}")
+    if isinstance(exc, ssl.SSLError):
+        return SmtpResult("down", f"TLS handshake failed: {exc_text(exc)}")
+    if isinstance(exc, TimeoutError):
+        return SmtpResult("down", f"no answer within {timeout:g} s")
+    return SmtpResult("down", scrub(exc_text(exc), password))
+
+
 def smtp_check(check: SmtpCheck, password: Secret | None, timeout: float) -> SmtpResult:
+    """Connect, EHLO, STARTTLS (when asked) and AUTH (with a password); one outcome."""
     ctx = ssl_context(check.verify_tls)
     port = check.effective_port
     try:
         conn = (smtplib.SMTP_SSL(check.host, port, timeout=timeout, context=ctx) if check.tls
                 else smtplib.SMTP(check.host, port, timeout=timeout))
-    except smtplib.SMTPConnectError as exc:
-        return SmtpResult("down", f"refused the session: {exc.smtp_code} {decode(exc.smtp_error)}")
-    except smtplib.SMTPServerDisconnected as exc:
-        return SmtpResult("down", f"closed the connection: {exc_text(exc)}")
-    except ssl.SSLError as exc:
-        return SmtpResult("down", f"TLS handshake failed: {exc_text(exc)}")
-    except TimeoutError:
-        return SmtpResult("down", f"no answer within {timeout:g} s")
     except (smtplib.SMTPException, OSError) as exc:
-        return SmtpResult("down", exc_text(exc))
+        return _down(exc, timeout, None)
     try:
         code, msg = conn.ehlo()
         if code != 250:
@@ -60,14 +66,8 @@ def smtp_check(check: SmtpCheck, password: Secret | None, timeout: float) -> Smt
             except smtplib.SMTPException as exc:
                 return SmtpResult("misconfigured", scrub(exc_text(exc), password))
         return SmtpResult("ok")
-    except smtplib.SMTPServerDisconnected as exc:
-        return SmtpResult("down", f"closed the connection: {exc_text(exc)}")
-    except ssl.SSLError as exc:
-        return SmtpResult("down", f"TLS handshake failed: {exc_text(exc)}")
-    except TimeoutError:
-        return SmtpResult("down", f"no answer within {timeout:g} s")
     except (smtplib.SMTPException, OSError) as exc:
-        return SmtpResult("down", scrub(exc_text(exc), password))
+        return _down(exc, timeout, password)
     finally:
         try:
             conn.quit()
