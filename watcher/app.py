@@ -31,6 +31,7 @@ from watcher.api.auth import IngestAuth
 from watcher.api.http import read_auth, routes, source_label
 from watcher.collectors.running import run_collectors
 from watcher.config import Config, load_config
+from watcher.live import Live
 from watcher.metrics import Metrics
 from watcher.notify.outbox import Dispatcher
 from watcher.pipeline import EngineWorker, Ingestor
@@ -38,6 +39,7 @@ from watcher.report.send import Scheduler
 from watcher.runtime import RUNTIME, Runtime
 from watcher.selfwatch import watching
 from watcher.store import InboxRow, Store, keys
+from watcher.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from watcher.sinks.worker import SinkService
@@ -87,11 +89,12 @@ class _Parts:
     Each ``*_part`` starts one thing, yields while the service runs, and stops it: the
     attributes a part sets are there for the parts after it.  Stop deadlines add up to less
     than STOP_DEADLINE with the HTTP runner's own shutdown: the listener is closed already,
-    requests had their seconds.
+    requests had their seconds.  Every part reads the configuration from ``live``, the one
+    reference ``reload`` swaps.
     """
 
     def __init__(self, config: Config, metrics: Metrics, primary: bool) -> None:
-        self.config = config
+        self.live = Live(config)
         self.metrics = metrics
         self.primary = primary
         self.store: Store
@@ -102,6 +105,13 @@ class _Parts:
         self.rt: Runtime
         self.reports: Scheduler | None = None
         self.sinks: SinkService | None = None
+        self._collectors: contextlib.AsyncExitStack | None = None
+        self._reloading = asyncio.Lock()  # one reload at a time, and none while the collectors stop
+        self._stopping = False
+
+    @property
+    def config(self) -> Config:
+        return self.live.config
 
     async def store_part(self, app: web.Application) -> AsyncIterator[None]:
         self.store = await asyncio.to_thread(Store, self.config.service.db_url, self.config.service.sqlite_synchronous)
@@ -113,14 +123,14 @@ class _Parts:
         yield
 
     async def dispatcher_part(self, app: web.Application) -> AsyncIterator[None]:
-        self.dispatcher = Dispatcher(self.config, self.store, self.metrics, self.secret)
+        self.dispatcher = Dispatcher(self.live, self.store, self.metrics, self.secret)
         if self.config.service.notify.enabled:
             await self.dispatcher.start()
         yield
         await self.dispatcher.stop(timeout=1.0)
 
     async def worker_part(self, app: web.Application) -> AsyncIterator[None]:
-        self.worker = EngineWorker(self.config, self.store, self.metrics, self.dispatcher.wake,
+        self.worker = EngineWorker(self.live, self.store, self.metrics, self.dispatcher.wake,
                                    tick=self.config.service.engine_tick)
         await self.worker.start()
         yield
@@ -135,15 +145,14 @@ class _Parts:
 
     async def runtime_part(self, app: web.Application) -> AsyncIterator[None]:
         """What the handlers read (``app[RUNTIME]``): nothing to stop."""
-        self.rt = Runtime(self.config, self.store, self.metrics, self.ingestor, self.worker, _auth(self.config),
-                          self.secret, time.time())
-        self.rt.reload = self.reload
+        self.rt = Runtime(self.live, self.store, self.metrics, self.ingestor, self.worker, _auth(self.config),
+                          self.secret, time.time(), self.reload)
         app[RUNTIME] = self.rt
         yield
 
     async def reports_part(self, app: web.Application) -> AsyncIterator[None]:
         if self.primary and self.config.service.report.schedule:
-            self.reports = Scheduler(self.config, self.store, self.dispatcher.wake)
+            self.reports = Scheduler(self.live, self.store, self.dispatcher.wake)
             await self.reports.start()
         yield
         if self.reports is not None:
@@ -156,7 +165,7 @@ class _Parts:
         if systems is not None and systems.systems:
             from watcher.sinks.worker import SinkService
 
-            self.sinks = SinkService(self.config, self.store, self.metrics, self.ingestor.submit, poll=self.primary)
+            self.sinks = SinkService(self.live, self.store, self.metrics, self.ingestor.submit, poll=self.primary)
             await self.sinks.start()
             self.rt.sinks = self.sinks
             log.info("helpdesk ticket systems: %s", ", ".join(s.name for s in systems.systems))
@@ -171,23 +180,55 @@ class _Parts:
             yield
 
     async def collectors_part(self, app: web.Application) -> AsyncIterator[None]:
-        rt = self.rt
-        async with run_collectors(self.config, lambda events: _store_events(rt, events), self.primary) as running:
-            rt.collectors = running
-            yield
-        rt.collectors = None
+        """The collectors and the SNMP receiver, on the inventory in force (a reload restarts them)."""
+        await self._start_collectors(self.config)
+        yield
+        async with self._reloading:
+            self._stopping = True
+            await self._stop_collectors()
 
-    def reload(self) -> None:
-        """Rules and inventory are reloaded; the service settings stay as started (with CLI overrides)."""
-        new = replace(load_config(self.config.service.path), service=self.rt.config.service)
-        self.worker.reload(new)
-        self.rt.config = new
-        self.dispatcher.config = new
-        if self.reports is not None:
-            self.reports.config = new
-        if self.sinks is not None:
-            self.sinks.config = new
+    async def _start_collectors(self, config: Config) -> None:
+        rt = self.rt
+        stack = contextlib.AsyncExitStack()
+        rt.collectors = await stack.enter_async_context(
+            run_collectors(config, lambda events: _store_events(rt, events), self.primary))
+        self._collectors = stack
+
+    async def _stop_collectors(self) -> None:
+        stack, self._collectors = self._collectors, None
+        self.rt.collectors = None
+        if stack is not None:
+            await stack.aclose()
+
+    async def reload(self) -> Config:
+        """Read the rules, the inventory and the rest of the files again, off the event loop;
+        only when all of it is valid, restart the collectors on it and swap it in.
+
+        The service settings stay as started (with the command line's overrides).  An invalid
+        file raises its error (file, line, key) and changes nothing.  Collectors that cannot
+        start on the new configuration are started again on the old one, which stays in force.
+        """
+        async with self._reloading:
+            if self._stopping:
+                raise RuntimeError("the service is stopping")
+            old = self.live.config
+            new = await asyncio.to_thread(_read_again, old)
+            await self._stop_collectors()
+            try:
+                await self._start_collectors(new)
+            except Exception:
+                log.exception("the collectors cannot start on the new configuration; restarting them on the old")
+                await self._start_collectors(old)
+                raise
+            self.live.config = new  # the one swap: the worker, notifier, reports, sinks and API read it
+            self.worker.wake()  # the engine takes the new rules and inventory with its next batch
         log.info("configuration reloaded: %d rules, %d clients", len(new.rules.rules), len(new.inventory.clients))
+        return new
+
+
+def _read_again(old: Config) -> Config:
+    """The configuration files as they are now, with the service settings ``old`` started with."""
+    return replace(load_config(old.service.path), service=old.service)
 
 
 async def _store_events(rt: Runtime, events: list[Any]) -> None:
@@ -202,6 +243,14 @@ async def _store_events(rt: Runtime, events: list[Any]) -> None:
     for ev, seq in zip(events, seqs, strict=True):
         (rt.metrics.events_received if seq is not None else rt.metrics.events_duplicate).labels(
             source_label(ev.source)).inc()
+
+
+async def _reload_logged(rt: Runtime) -> None:
+    """SIGHUP: reload, and say in the log what came of it (no one else is there to answer)."""
+    try:
+        await rt.reload()
+    except Exception as exc:
+        log.error("reload rejected, the old configuration stays in force: %s", exc)
 
 
 def serve(config: Config, listen: str | None = None, db: str | None = None, snmp_listen: str | None = None,
@@ -341,12 +390,12 @@ async def _serve(config: Config, sock: socket.socket | None = None, primary: boo
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    reloads: set[asyncio.Task[None]] = set()
+
     def on_hup() -> None:
-        rt = app[RUNTIME]
-        try:
-            rt.reload()
-        except Exception as exc:
-            log.error("reload rejected, the old configuration stays in force: %s", exc)
+        task = asyncio.create_task(_reload_logged(app[RUNTIME]), name="reload")
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
 
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, on_hup)
@@ -358,6 +407,8 @@ async def _serve(config: Config, sock: socket.socket | None = None, primary: boo
         await stop.wait()
     log.info("stopping")
     _watchdog(STOP_DEADLINE)
+    for task in list(reloads):
+        await cancel_and_wait(task, timeout=0.5)
     await runner.cleanup()
     if announce:
         print("watcher stopped", file=sys.stderr, flush=True)

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from watcher.config import Config
+from watcher.live import Live
 from watcher.metrics import Metrics
 from watcher.model import format_time
 from watcher.notify import links
@@ -154,9 +155,9 @@ class OutcomeWriter:
 class Dispatcher:
     """Claims due outbox rows and delivers them, a few at a time."""
 
-    def __init__(self, config: Config, store: Store, metrics: Metrics, secret: bytes,
+    def __init__(self, config: Config | Live, store: Store, metrics: Metrics, secret: bytes,
                  clock: Callable[[], float] = time.time, concurrency: int = 8) -> None:
-        self.config = config
+        self.live = Live.of(config)
         self.store = store
         self.metrics = metrics
         self.secret = secret
@@ -174,6 +175,11 @@ class Dispatcher:
         # the shared default pool, a mark would wait, and a crash in that wait repeats a send
         self._marks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="outbox-marks")
         self.outcomes = OutcomeWriter(store, self._marks)
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force (read at each use: a reload swaps it)."""
+        return self.live.config
 
     async def start(self) -> None:
         now = self.clock()

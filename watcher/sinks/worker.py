@@ -29,6 +29,7 @@ import orjson
 
 from watcher.config import Config
 from watcher.config.sinks import SinksConfig
+from watcher.live import Live
 from watcher.metrics import Metrics
 from watcher.model import Op, utcnow
 from watcher.sinks import build_sink, queue
@@ -49,10 +50,10 @@ def _after_create() -> None:
 
 
 class SinkService:
-    def __init__(self, config: Config, store: Store, metrics: Metrics,
+    def __init__(self, config: Config | Live, store: Store, metrics: Metrics,
                  submit: Callable[[list[InboxRow]], Any], clock: Callable[[], float] = time.time,
                  poll: bool = True) -> None:
-        self.config = config
+        self.live = Live.of(config)
         self.store = store
         self.metrics = metrics
         self.submit = submit
@@ -63,6 +64,11 @@ class SinkService:
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._stopping = False
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force (read at each use: a reload swaps it)."""
+        return self.live.config
 
     @property
     def cfg(self) -> SinksConfig:
