@@ -144,6 +144,10 @@ def test_commit_batch_writes_tickets_and_notices(store: Store) -> None:
     doc = store.get_ticket("T-000001")
     assert doc is not None and doc["status"] == "acknowledged" and doc["acknowledged_at"] == "2026-11-02T08:22:00Z"
     assert count(store, tickets) == 1
+    # typed, as the notifier and the helpdesk sinks read it: the ticket the engine wrote
+    assert store.ticket("T-000001") == tk and store.ticket("T-000404") is None
+    due = {(i.kind, i.recipient) for i in store.due(T0 + 2, 10)}
+    assert due == {("opened", "jan.kowalski"), ("office_check", "office:acme-krk")}
 
 
 def test_commit_batch_is_atomic(store: Store) -> None:

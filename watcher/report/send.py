@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import select
 
@@ -38,7 +38,7 @@ from watcher.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-KIND = "report"
+KIND: Final = "report"
 
 
 def ticket_key(report_id: int) -> str:
