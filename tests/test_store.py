@@ -125,9 +125,11 @@ def test_engine_state_round_trip(store: Store) -> None:
     state = {"version": 1, "clock": 1.5, "alerts": [["fp", {"site": "acme-krk"}, "firing"]], "name": "Łódź"}
     store.commit_batch(7, state, [], [], T0)
     assert store.load_engine() == (7, state)
+    assert store.engine_doc() == {"version": 1, "clock": 1.5, "name": "Łódź"}  # without the rows kept apart
     store.commit_batch(9, {"version": 1, "clock": 2.0}, [], [], T0 + 1)
     assert store.load_engine() == (9, {"version": 1, "clock": 2.0})
     assert store.load_engine("replica-2") == (0, None)  # engines are kept apart by name
+    assert store.engine_doc("replica-2") == {}
 
 
 def test_commit_batch_writes_tickets_and_notices(store: Store) -> None:

@@ -457,17 +457,17 @@ async def get_ticket(request: web.Request) -> web.Response:
 async def get_silences(request: web.Request) -> web.Response:
     agent, lang = await _guarded(request)
     rt = _rt(request)
-    engine = rt.worker.engine
+    state = await asyncio.to_thread(rt.store.engine_doc)  # as the leader committed it, from any replica
     now = utcnow()
     silences = []
-    for s in list(getattr(engine, "silences", [])):
+    for s in state.get("silences", []):
         if s.get("end", 0) < now.timestamp():
             continue
         silences.append({"id": s.get("id"), "matchers": s.get("matchers", {}), "comment": s.get("reason", ""),
                          "mute": s.get("mute"), "from": _ts_local(s.get("start"), now),
                          "until": _ts_local(s.get("end"), now)})
     maints = []
-    for m in list(getattr(engine, "maintenances", [])):
+    for m in state.get("maintenances", []):
         if m.get("end", 0) < now.timestamp():
             continue
         zone = zone_of(rt.config, m.get("client"))

@@ -255,6 +255,15 @@ class Store:
                 state.setdefault(kind, []).append(orjson.loads(data))
         return int(row[0]), state, int(row[2]), inline
 
+    def engine_doc(self, name: str = "main") -> dict[str, Any]:
+        """The engine's state as its leader last committed it, without the alerts, groups and
+        tickets kept as rows of their own: its silences, maintenances and counters, cheap
+        enough to read for a page from any worker or replica."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(engine_state.c.state).where(engine_state.c.name == name)).first()
+        doc: dict[str, Any] = orjson.loads(row[0]) if row is not None else {}
+        return doc
+
     def commit_batch(self, cursor: int, state: dict[str, Any] | EngineDelta, changed: Sequence[Ticket],
                      notices: Sequence[Notice], now: float, name: str = "main",
                      op_answers: dict[int, dict[str, Any]] | None = None, epoch: int | None = None,
