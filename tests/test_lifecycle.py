@@ -73,6 +73,29 @@ async def test_a_part_that_fails_to_start_stops_every_part_started_before_it(
     assert _others() - before == set(), "a task of a started part is still running"
 
 
+async def test_collectors_that_fail_to_start_stop_the_engine_and_release_its_lead(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last part failing unwinds all the others: the self-watch, the ingest writer, the
+    engine (which gives up its lead, so another replica can take it) and the store."""
+    config = _config(tmp_path)
+    calls: list[str] = []
+    for cls, name, what in ((Dispatcher, "stop", "dispatcher"), (EngineWorker, "stop", "engine worker"),
+                            (Ingestor, "stop", "ingestor"), (Store, "release_lead", "lead released"),
+                            (Store, "close", "store")):
+        _record(monkeypatch, calls, cls, name, what)
+
+    def cannot_run(*args: Any) -> Any:
+        raise OSError("collectors cannot start")
+
+    monkeypatch.setattr(app_module, "run_collectors", cannot_run)
+    before = _others()
+    with pytest.raises(OSError, match="collectors cannot start"):
+        await app_module._serve(config, announce=False)
+    assert calls == ["ingestor", "engine worker", "lead released", "dispatcher", "store"]
+    await asyncio.sleep(0)
+    assert _others() - before == set(), "a task of a started part is still running"
+
+
 async def test_a_stop_unwinds_every_part_in_reverse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = _config(tmp_path)
     calls: list[str] = []
