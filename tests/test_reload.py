@@ -100,6 +100,14 @@ async def test_reload_starts_probing_a_site_the_new_inventory_adds(tmp_path: Pat
         await api.wait_for(lambda: _true(rt.worker.cursor >= head), "the engine to handle the event")
         assert (await api.get("/api/v1/unbound"))[1]["events"] == 0
 
+        # new rules alone: swapped in, and the collectors go on (they remember which probes fail)
+        running = rt.collectors
+        rules = tmp_path / "rules.yaml"
+        rules.write_text(rules.read_text().replace("name: other\n", "name: everything-else\n"))
+        again = await rt.reload()
+        assert rt.config is again and "everything-else" in {r.name for r in again.rules.rules}
+        assert rt.collectors is running
+
 
 async def test_a_broken_file_changes_nothing(tmp_path: Path) -> None:
     async with AsyncExitStack() as stack:

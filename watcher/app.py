@@ -205,21 +205,24 @@ class _Parts:
         only when all of it is valid, restart the collectors on it and swap it in.
 
         The service settings stay as started (with the command line's overrides).  An invalid
-        file raises its error (file, line, key) and changes nothing.  Collectors that cannot
-        start on the new configuration are started again on the old one, which stays in force.
+        file raises its error (file, line, key) and changes nothing.  The collectors restart
+        only when more than the rules changed (a restart forgets which probes were failing and
+        since when); collectors that cannot start on the new configuration are started again
+        on the old one, which stays in force.
         """
         async with self._reloading:
             if self._stopping:
                 raise RuntimeError("the service is stopping")
             old = self.live.config
             new = await asyncio.to_thread(_read_again, old)
-            await self._stop_collectors()
-            try:
-                await self._start_collectors(new)
-            except Exception:
-                log.exception("the collectors cannot start on the new configuration; restarting them on the old")
-                await self._start_collectors(old)
-                raise
+            if replace(new, rules=old.rules) != old:
+                await self._stop_collectors()
+                try:
+                    await self._start_collectors(new)
+                except Exception:
+                    log.exception("the collectors cannot start on the new configuration; restarting them on the old")
+                    await self._start_collectors(old)
+                    raise
             self.live.config = new  # the one swap: the worker, notifier, reports, sinks and API read it
             self.worker.wake()  # the engine takes the new rules and inventory with its next batch
         log.info("configuration reloaded: %d rules, %d clients", len(new.rules.rules), len(new.inventory.clients))
