@@ -47,6 +47,14 @@ def _record(monkeypatch: pytest.MonkeyPatch, calls: list[str], cls: type[Any], n
         monkeypatch.setattr(cls, name, wrapped)
 
 
+def _record_stops(monkeypatch: pytest.MonkeyPatch, calls: list[str]) -> None:
+    """Record the stops of the parts that hold something: tasks, the engine's lead, the store."""
+    for cls, name, what in ((Dispatcher, "stop", "dispatcher"), (EngineWorker, "stop", "engine worker"),
+                            (Ingestor, "stop", "ingestor"), (Store, "release_lead", "lead released"),
+                            (Store, "close", "store")):
+        _record(monkeypatch, calls, cls, name, what)
+
+
 def _others() -> set[asyncio.Task[Any]]:
     return {t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()}
 
@@ -79,10 +87,7 @@ async def test_collectors_that_fail_to_start_stop_the_engine_and_release_its_lea
     engine (which gives up its lead, so another replica can take it) and the store."""
     config = _config(tmp_path)
     calls: list[str] = []
-    for cls, name, what in ((Dispatcher, "stop", "dispatcher"), (EngineWorker, "stop", "engine worker"),
-                            (Ingestor, "stop", "ingestor"), (Store, "release_lead", "lead released"),
-                            (Store, "close", "store")):
-        _record(monkeypatch, calls, cls, name, what)
+    _record_stops(monkeypatch, calls)
 
     def cannot_run(*args: Any) -> Any:
         raise OSError("collectors cannot start")
@@ -99,10 +104,7 @@ async def test_collectors_that_fail_to_start_stop_the_engine_and_release_its_lea
 async def test_a_stop_unwinds_every_part_in_reverse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = _config(tmp_path)
     calls: list[str] = []
-    for cls, name, what in ((Dispatcher, "stop", "dispatcher"), (EngineWorker, "stop", "engine worker"),
-                            (Ingestor, "stop", "ingestor"), (Store, "release_lead", "lead released"),
-                            (Store, "close", "store")):
-        _record(monkeypatch, calls, cls, name, what)
+    _record_stops(monkeypatch, calls)
     before = _others()
     app = app_module.build_app(config)
     runner = web.AppRunner(app)
