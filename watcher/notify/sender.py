@@ -12,9 +12,10 @@ and is it worth trying again later?
 Four Apprise behaviours this module deliberately works around:
 
 - Throttle: an Apprise service object sleeps about 5.5 s between two sends by default
-  (``request_rate_per_sec``).  Each call builds its own service object and sets that rate to
-  0: pacing and retries are the outbox's job, and a burst of notices to many people must
-  not take minutes.
+  (``request_rate_per_sec``).  Each service object here has that rate set to 0: pacing and
+  retries are the outbox's job, and a burst of notices to many people must not take
+  minutes.  Service objects are kept per URL and reused, one send at a time each (building
+  one cost more than a send to a local receiver).
 - Retries: Apprise retries only within one call; this module makes one attempt per URL
   and leaves backoff to the outbox, which also keeps the per-recipient delivery record.
 - Socket timeouts: every Apprise service waits 4 s for an answer by default (its
@@ -48,6 +49,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -140,33 +143,95 @@ def mask_url(url: str) -> str:
     return f"{channel_of(url) or 'unknown'}://..."
 
 
+class _Service:
+    """One Apprise URL made ready to send: its plugin (throttle off, timeouts set) in an
+    ``Apprise`` of its own.
+
+    Building these costs more than a send to a local receiver (Apprise's constructor looks
+    its translations up on disk each time, the URL is parsed again), so they are kept and
+    reused (``_take``/``_give``): one object serves one send at a time, and only what a send
+    changes is reset before the next: the idempotency headers, back to the URL's own.
+    """
+
+    __slots__ = ("base_headers", "channel", "manager", "plugin", "prefers_html", "shown")
+
+    def __init__(self, url: str, plugin: Any, timeout: float) -> None:
+        plugin.request_rate_per_sec = 0
+        _set_timeouts(plugin, url, timeout)
+        self.plugin = plugin
+        self.channel = channel_of(url)
+        self.shown = redact_url(str(plugin.url(privacy=True)))
+        self.prefers_html = _prefers_html(plugin)
+        self.manager = apprise.Apprise(asset=_ASSET)
+        self.manager.add(plugin)
+        headers = getattr(plugin, "headers", None)
+        self.base_headers = dict(headers) if isinstance(headers, dict) else None
+
+    def mark(self, idempotency_key: str | None) -> None:
+        """The headers of this send: the URL's own, plus the key when there is one."""
+        headers = getattr(self.plugin, "headers", None)
+        if not isinstance(headers, dict) or self.base_headers is None:
+            return
+        headers.clear()
+        headers.update(self.base_headers)
+        if idempotency_key:
+            headers["X-Watcher-Notice"] = idempotency_key
+            if self.channel in _HEADER_SCHEMES:
+                headers["Idempotency-Key"] = idempotency_key
+
+
+_ASSET = apprise.AppriseAsset(app_id="watcher", app_desc="watcher helpdesk notices")
+_IDLE: OrderedDict[tuple[str, float], list[_Service]] = OrderedDict()
+_IDLE_LOCK = threading.Lock()
+_IDLE_URLS = 1024  # URLs whose services are kept (least recently used dropped first)
+_IDLE_PER_URL = 8  # idle services kept per URL: the notifier's concurrency
+
+
+def _take(url: str, timeout: float) -> _Service | None:
+    """An idle service for ``url``, or a new one; None when Apprise cannot parse the URL."""
+    with _IDLE_LOCK:  # event loops in other threads (tests, the report's sender) share the pool
+        idle = _IDLE.get((url, timeout))
+        if idle:
+            _IDLE.move_to_end((url, timeout))
+            return idle.pop()
+    plugin: Any = apprise.Apprise.instantiate(url, asset=_ASSET, suppress_exceptions=True)
+    return _Service(url, plugin, timeout) if plugin is not None else None
+
+
+def _give(url: str, timeout: float, service: _Service) -> None:
+    """Keep ``service`` for the next send to ``url`` (after its send has fully ended)."""
+    with _IDLE_LOCK:
+        idle = _IDLE.setdefault((url, timeout), [])
+        _IDLE.move_to_end((url, timeout))
+        if len(idle) < _IDLE_PER_URL:
+            idle.append(service)
+        while len(_IDLE) > _IDLE_URLS:
+            _IDLE.popitem(last=False)
+
+
 async def _send_one(url: str, message: Message, timeout: float, idempotency_key: str | None = None
                     ) -> SendResult:
-    asset = apprise.AppriseAsset(app_id="watcher", app_desc="watcher helpdesk notices")
-    plugin: Any = apprise.Apprise.instantiate(url, asset=asset, suppress_exceptions=True)
-    if plugin is None:
+    service = _take(url, timeout)
+    if service is None:
         shown = f"{channel_of(url) or 'unknown'}://..."
         log.debug("not a valid Apprise URL: %s", shown)
         return SendResult(ok=False, retryable=False, channel=None,
                           error=f"{shown}: not a valid Apprise URL")
-    plugin.request_rate_per_sec = 0
-    _set_timeouts(plugin, url, timeout)
-    channel = channel_of(url)
-    shown = redact_url(str(plugin.url(privacy=True)))
-    as_html = message.html is not None and _prefers_html(plugin)
+    outcome, finished = await _send_with(service, message, timeout, idempotency_key)
+    if finished:  # a send cut off (timed out, cancelled) may still run in Apprise's thread: not reused
+        _give(url, timeout, service)
+    return outcome
+
+
+async def _send_with(service: _Service, message: Message, timeout: float, idempotency_key: str | None
+                     ) -> tuple[SendResult, bool]:
+    """The outcome, and whether the send has ended (so ``service`` may serve the next one)."""
+    channel, shown = service.channel, service.shown
+    as_html = message.html is not None and service.prefers_html
     body = message.html if as_html and message.html is not None else message.text
     body_format = apprise.NotifyFormat.HTML if as_html else apprise.NotifyFormat.TEXT
-
-    notifier = apprise.Apprise(asset=asset)
-    notifier.add(plugin)
-    token = None
-    if idempotency_key:
-        headers = getattr(plugin, "headers", None)
-        if isinstance(headers, dict):
-            headers["X-Watcher-Notice"] = idempotency_key
-            if channel in _HEADER_SCHEMES:
-                headers["Idempotency-Key"] = idempotency_key
-        token = _MESSAGE_ID.set(f"<{idempotency_key}@watcher>")
+    service.mark(idempotency_key)
+    token = _MESSAGE_ID.set(f"<{idempotency_key}@watcher>") if idempotency_key else None
     extra: dict[str, Any] = {}
     if message.attachments:
         from apprise.attachment import memory
@@ -176,25 +241,25 @@ async def _send_one(url: str, message: Message, timeout: float, idempotency_key:
             [in_memory(content=data, name=name, mimetype=mime) for name, mime, data in message.attachments])
     try:
         async with asyncio.timeout(timeout + _GRACE_SECONDS):
-            result = await notifier.async_notify(body=body, title=message.subject,
-                                                 body_format=body_format, timeout=timeout, **extra)
+            result = await service.manager.async_notify(body=body, title=message.subject,
+                                                        body_format=body_format, timeout=timeout, **extra)
     except TimeoutError:
         log.debug("sending through %s timed out after %.1fs", shown, timeout)
         return SendResult(ok=False, retryable=True, channel=channel,
-                          error=f"{shown}: timed out after {timeout:g}s")
+                          error=f"{shown}: timed out after {timeout:g}s"), False
     finally:
         if token is not None:
             _MESSAGE_ID.reset(token)
     try:
         if result:
-            return SendResult(ok=True, retryable=False, channel=channel, error=None)
+            return SendResult(ok=True, retryable=False, channel=channel, error=None), True
         detail = _problem(result)
     finally:
         close = getattr(result, "close", None)
         if callable(close):
             close()
     log.debug("sending through %s failed: %s", shown, detail)
-    return SendResult(ok=False, retryable=True, channel=channel, error=f"{shown}: {detail}")
+    return SendResult(ok=False, retryable=True, channel=channel, error=f"{shown}: {detail}"), True
 
 
 def _set_timeouts(plugin: Any, url: str, timeout: float) -> None:
