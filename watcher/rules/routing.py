@@ -16,13 +16,14 @@ from watcher.rules.binding import bind
 from watcher.rules.groups import ACTIVE
 
 if TYPE_CHECKING:
-    from watcher.config.rules import Rule, Rules
+    from watcher.config.rules import Matcher, Rule, Rules
     from watcher.model import Event
     from watcher.rules.engine import Engine
     from watcher.rules.kinds import RuleKind
 
 Route = tuple["Rule", str, int]  # rule, role (signal | symptom | resolver), signal index (-1: none)
 ROUTE_CACHE = 200_000
+REGEX_MEMO = 50_000
 
 
 class Router:
@@ -32,6 +33,9 @@ class Router:
         self._routes: dict[str, list[Route]] = {}
         self._route_lists: dict[tuple[tuple[str, str, int], ...], list[Route]] = {}
         self._metric_rules: dict[str, list[tuple[Rule, str]]] = {}
+        # (id of a regex Matcher of these rules, label value) -> matches; the rules hold the
+        # matchers for the router's life, so their ids stay theirs
+        self._regex_memo: dict[tuple[int, str], bool] = {}
         for r in rules.rules:
             for metric, role in kinds[r.name].metrics():
                 self._metric_rules.setdefault(metric, []).append((r, role))
@@ -45,17 +49,17 @@ class Router:
             if not self.kinds[rule.name].routed:
                 continue
             for i, sig in enumerate(rule.signals):
-                if sig.matches(labels):
+                if self._all(sig.matchers, labels):
                     routes.append((rule, "signal", i))
                     break
             else:
                 for sym in rule.symptoms:
-                    if sym.matches(labels):
+                    if self._all(sym.matchers, labels):
                         routes.append((rule, "symptom", -1))
                         break
                 else:
                     for i, sig in enumerate(rule.signals):
-                        if sig.resolved_by and all(m.matches(labels) for m in sig.resolved_by):
+                        if sig.resolved_by and self._all(sig.resolved_by, labels):
                             routes.append((rule, "resolver", i))
         if not routes:
             for rule in self.rules.rules:
@@ -70,6 +74,27 @@ class Router:
         routes = self._route_lists.setdefault(tuple((r.name, role, i) for r, role, i in routes), routes)
         self._routes[fp] = routes
         return routes
+
+    def _all(self, matchers: tuple[Matcher, ...], labels: dict[str, str]) -> bool:
+        """``all(m.matches(labels) for m in matchers)``, each regex's answer remembered per
+        label value: a new alert is matched against every rule once, and the regexes of
+        shipped rules read labels whose values repeat (``alertname``), so without the memo RE2
+        would answer the same question for every new alert."""
+        memo = self._regex_memo
+        for m in matchers:
+            if m.regex is None:
+                if not m.matches(labels):
+                    return False
+                continue
+            key = (id(m), labels.get(m.label, ""))
+            hit = memo.get(key)
+            if hit is None:
+                if len(memo) > REGEX_MEMO:
+                    memo.clear()
+                hit = memo[key] = m.matches(labels)
+            if not hit:
+                return False
+        return True
 
     def metric_routes(self, metric: str) -> list[tuple[Rule, str]]:
         """(rule, role) of the rules that read samples of ``metric``."""
