@@ -287,8 +287,18 @@ class Store:
                      for kind in _PART_KEYS if isinstance(state.get(kind), list)}
         else:
             whole, rest, parts = state.whole, state.doc, state.parts
+        # Serialised before the write lock is taken (ingest waits on that lock), and a ticket
+        # in both the state's parts and ``changed`` is serialised once: the engine hands the
+        # same ticket to both (its whole timeline in JSON: the bulk of a busy commit's work).
+        part_rows = {kind: self._part_rows(name, kind, entries) for kind, entries in parts.items()}
+        as_parts = part_rows.get("tickets", ([], {}))[1] if not isinstance(state, dict) else {}
+        ticket_rows = [{"id": tk.id, "client": tk.client, "site": tk.site, "category": tk.category,
+                        "status": tk.status, "opened_at": tk.opened_at, "resolved_at": tk.resolved_at,
+                        "updated_at": now, "data": as_parts[tk.id]["data"] if tk.id in as_parts
+                        else _dumps(tk.to_dict())}
+                       for tk in changed]
         with self.write() as conn:
-            self._write_parts(conn, name, parts, whole)
+            self._write_parts(conn, name, part_rows, whole)
             state = rest
             new_epoch = (epoch or 0) + 1
             if epoch is None:
@@ -313,14 +323,11 @@ class Store:
                 conn.execute(self._insert(op_results).on_conflict_do_nothing(index_elements=["seq"]),
                              [{"seq": seq, "result": _dumps(res), "created_at": now}
                               for seq, res in op_answers.items()])
-            if changed:
+            if ticket_rows:
                 ins = self._insert(tickets)
                 conn.execute(ins.on_conflict_do_update(index_elements=["id"], set_={
                     c: getattr(ins.excluded, c) for c in ("status", "resolved_at", "updated_at", "data")}),
-                    [{"id": tk.id, "client": tk.client, "site": tk.site, "category": tk.category,
-                      "status": tk.status, "opened_at": tk.opened_at, "resolved_at": tk.resolved_at,
-                      "updated_at": now, "data": _dumps(tk.to_dict())}
-                     for tk in changed])
+                    ticket_rows)
             if notices:
                 conn.execute(self._insert(outbox).on_conflict_do_nothing(
                     index_elements=["ticket_id", "recipient", "kind"]),
@@ -330,17 +337,25 @@ class Store:
                 also(conn)
         return new_epoch
 
-    def _write_parts(self, conn: Connection, name: str, parts: dict[str, dict[str, Any]], whole: bool) -> None:
+    @staticmethod
+    def _part_rows(name: str, kind: str, entries: dict[str, Any]
+                   ) -> tuple[list[str], dict[str, dict[str, Any]]]:
+        """The keys of the entries of ``kind`` that are gone, and the rows of the others by key."""
+        gone = [key for key, entry in entries.items() if entry is None]
+        rows = {key: {"name": name, "kind": kind, "key": key, "data": _dumps(entry)}
+                for key, entry in entries.items() if entry is not None}
+        return gone, rows
+
+    def _write_parts(self, conn: Connection, name: str,
+                     parts: dict[str, tuple[list[str], dict[str, dict[str, Any]]]], whole: bool) -> None:
         if whole:
             conn.execute(engine_parts.delete().where(engine_parts.c.name == name))
-        for kind, entries in parts.items():
-            gone = [key for key, entry in entries.items() if entry is None]
+        for kind, (gone, by_key) in parts.items():
             for chunk in range(0, len(gone), 500):
                 conn.execute(engine_parts.delete().where(
                     (engine_parts.c.name == name) & (engine_parts.c.kind == kind)
                     & engine_parts.c.key.in_(gone[chunk:chunk + 500])))
-            rows = [{"name": name, "kind": kind, "key": key, "data": _dumps(entry)}
-                    for key, entry in entries.items() if entry is not None]
+            rows = list(by_key.values())
             if not rows:
                 continue
             if whole:
