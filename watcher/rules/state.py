@@ -70,9 +70,35 @@ def delta(engine: Engine, whole: bool = False, tickets: Iterable[str] = ()) -> E
         touched_alerts, touched_groups, touched_tickets = set(engine.alerts), set(engine.groups), set(engine.tickets)
     alerts = {fp: (a.to_row() if (a := engine.alerts.peek(fp)) is not None else None) for fp in touched_alerts}
     groups = {gid: (g.to_row() if (g := engine.groups.peek(gid)) is not None else None) for gid in touched_groups}
-    open_tickets = {tid: (tk.to_dict() if (tk := engine.tickets.get(tid)) is not None else None)
-                    for tid in touched_tickets}
+    open_tickets = {tid: _ticket_doc(engine, tid) for tid in touched_tickets}
     return EngineDelta(doc, {"alerts": alerts, "groups": groups, "tickets": open_tickets}, whole)
+
+
+def _ticket_doc(engine: Engine, tid: str) -> dict[str, Any] | None:
+    """``tk.to_dict()`` of the open ticket ``tid`` (None when it is not open), its timeline
+    entries' JSON forms reused from the last delta where the entry is the same object.
+
+    A busy office's ticket holds hundreds of timeline entries and each commit that touches
+    the ticket wrote them all again: formatting their times was most of a commit's work.
+    Entries are never changed once on a timeline (a restore makes new ones), and the ``labels``
+    an entry's JSON form holds are the entry's own dict, as in ``to_dict``.
+    """
+    tk = engine.tickets.get(tid)
+    if tk is None:
+        engine.timeline_docs.pop(tid, None)
+        return None
+    doc = tk.to_dict(with_timeline=False)
+    entries = tk.timeline
+    kept, docs = engine.timeline_docs.get(tid, ((), []))
+    same = 0
+    for old, new in zip(kept, entries, strict=False):
+        if old is not new:
+            break
+        same += 1
+    docs = docs[:same] + [e.to_dict() for e in entries[same:]]
+    engine.timeline_docs[tid] = (list(entries), docs)
+    doc["timeline"] = list(docs)
+    return doc
 
 
 def prune_state(engine: Engine) -> None:
