@@ -20,21 +20,22 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from watcher.api import health
 from watcher.api.auth import IngestAuth
-from watcher.api.http import read_auth, routes, source_label
+from watcher.api.http import read_auth, routes
 from watcher.collectors.running import run_collectors
 from watcher.config import Config, load_config
+from watcher.ingest import submit_events
 from watcher.metrics import Metrics
+from watcher.model import Event
 from watcher.notify.outbox import Dispatcher
 from watcher.pipeline import EngineWorker, Ingestor
 from watcher.report.send import Scheduler
 from watcher.runtime import RUNTIME, Runtime
 from watcher.selfwatch import watching
-from watcher.store import InboxRow, Store, keys
+from watcher.store import Store, keys
 
 log = logging.getLogger("watcher")
 
@@ -68,7 +69,7 @@ def build_app(config: Config, metrics: Metrics | None = None, primary: bool = Tr
         secret = await asyncio.to_thread(_secret, config, store)
         dispatcher = Dispatcher(config, store, metrics, secret)
         worker = EngineWorker(config, store, metrics, dispatcher.wake, tick=config.service.engine_tick)
-        ingestor = Ingestor(store, worker.wake)
+        ingestor = Ingestor(store, worker)
         await worker.start()
         await ingestor.start()
         if config.service.notify.enabled:
@@ -131,18 +132,9 @@ async def _start_sinks(config: Config, rt: Runtime, primary: bool) -> Any:
     return sinks
 
 
-async def _store_events(rt: Runtime, events: list[Any]) -> None:
-    """The sink of every built-in collector: the same durable inbox as HTTP ingest."""
-    if not events:
-        return
-    if rt.observe is not None:
-        rt.observe(events, time.time())
-    rows = [InboxRow("event", ev.source, ev.occurrence_key, time.time(), orjson.dumps(ev.to_dict()).decode())
-            for ev in events]
-    seqs = await rt.ingestor.submit(rows)
-    for ev, seq in zip(events, seqs, strict=True):
-        (rt.metrics.events_received if seq is not None else rt.metrics.events_duplicate).labels(
-            source_label(ev.source)).inc()
+async def _store_events(rt: Runtime, events: list[Event]) -> None:
+    """The sink of every built-in collector: the same way into the inbox as HTTP ingest."""
+    await submit_events(rt.ingestor, events, metrics=rt.metrics, observe=rt.observe)
 
 
 def serve(config: Config, listen: str | None = None, db: str | None = None, snmp_listen: str | None = None,

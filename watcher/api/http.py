@@ -14,7 +14,6 @@ import os
 import re
 import time
 import uuid
-from collections import Counter
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -29,6 +28,7 @@ from watcher.api.auth import IngestAuth, check
 from watcher.collectors.formats import FORMATS
 from watcher.config.regex import RegexError
 from watcher.config.rules import parse_matcher
+from watcher.ingest import submit_events
 from watcher.metrics import exposition
 from watcher.model import EventError, Op, format_time, parse_time, utcnow
 from watcher.notify import links
@@ -48,16 +48,6 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 def _error(status: int, message: str) -> web.Response:
     return _json({"status": "error", "error": message}, status)
-
-
-KNOWN_SOURCES = frozenset({"api", "alertmanager", "prometheus", "grafana", "zabbix", "snmp", "snmp_poll", "probe",
-                           "poller", "disk", "mail", "mailbox"})
-
-
-def source_label(source: str) -> str:
-    """A metric label for an event's source: senders choose ``source`` freely, so only the
-    known ones get a series of their own (one per sender would be unbounded)."""
-    return source if source in KNOWN_SOURCES else "other"
 
 
 def parse_json(body: bytes) -> Any:
@@ -127,43 +117,18 @@ async def _ingest(request: web.Request, fmt: str, auth_path: str) -> web.Respons
     truncated = max((_count(ev.annotations.get("truncated_alerts")) for ev in events), default=0)
     if truncated and fmt in ("alertmanager", "grafana"):
         rt.metrics.truncated_alerts.labels(auth_path).inc(truncated)
-    received = time.time()
     try:
         windows = retries.retry_windows(request.headers, auth_path, events, rt.config.service.ingest_retry_window)
     except ValueError as exc:
         rt.metrics.ingest_rejected.labels(auth_path, "invalid").inc()
         return _error(400, str(exc))
-    rows = []
-    fresh = []
-    known = rt.ingestor.committed
-    duplicates: Counter[str] = Counter()
-    for ev, (window_key, window) in zip(events, windows, strict=True):
-        if ev.observed_at is None:
-            ev.observed_at = now
-        key = ev.occurrence_key
-        if key in known and not window_key:  # a re-send of an occurrence already durable: nothing to store
-            duplicates[ev.source] += 1
-            continue
-        rows.append(InboxRow("event", ev.source[:64], key, received, orjson.dumps(ev.to_dict()).decode(),
-                             window_key, window))
-        fresh.append(ev)
-    if rt.observe is not None:  # a re-send still shows that its sender is alive
-        rt.observe(events, received)
-    received_by: Counter[str] = Counter()
-    if rows:
-        try:
-            seqs = await rt.ingestor.submit(rows, lambda got: rt.worker.prime(got, fresh))
-        except Exception as exc:
-            log.error("ingest could not store %d events: %s", len(rows), exc)
-            return _error(503, "the store is unavailable; nothing was stored, retry later")
-        for ev, seq in zip(fresh, seqs, strict=True):
-            (received_by if seq is not None else duplicates)[ev.source] += 1
-    for counts, metric in ((received_by, rt.metrics.events_received), (duplicates, rt.metrics.events_duplicate)):
-        for source, n in counts.items():
-            metric.labels(source_label(source)).inc(n)
+    try:
+        done = await submit_events(rt.ingestor, events, metrics=rt.metrics, observe=rt.observe, windows=windows)
+    except Exception as exc:
+        log.error("ingest could not store %d events: %s", len(events), exc)
+        return _error(503, "the store is unavailable; nothing was stored, retry later")
     rt.metrics.ingest_seconds.labels(auth_path).observe(time.perf_counter() - started)
-    accepted = sum(received_by.values())
-    return _json({"status": "success", "accepted": accepted, "duplicates": len(events) - accepted})
+    return _json({"status": "success", "accepted": done.accepted, "duplicates": done.duplicates})
 
 
 def _count(text: str | None) -> int:
