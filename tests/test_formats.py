@@ -39,6 +39,22 @@ def test_registry_names_every_ingest_format() -> None:
     assert FORMATS["events"] is parse_events
 
 
+def test_table_rows_are_consistent() -> None:
+    """One row per format: unique names and routes, a parser for each, auth keys and metric
+    labels taken from the rows (watcher.yaml's ``auth:`` accepts exactly these plus ``api``)."""
+    from watcher.collectors.formats import TABLE, auth_paths, metric_sources
+    from watcher.config.service import _AUTH_PATHS
+
+    assert [f.name for f in TABLE] == list(FORMATS)
+    paths = [p for f in TABLE for p in f.paths]
+    assert len(paths) == len(set(paths)) and all(p.startswith("/") for p in paths)
+    assert all(FORMATS[f.name] is f.parse for f in TABLE)
+    assert auth_paths() == ("events", "prometheus", "alertmanager", "grafana", "zabbix")
+    assert set(_AUTH_PATHS) == {*auth_paths(), "api"}
+    assert {"api", "prometheus", "alertmanager", "grafana", "zabbix"} <= metric_sources()
+    assert [f.name for f in TABLE if f.counts_truncated] == ["alertmanager", "grafana"]
+
+
 # ---------------------------------------------------------------- events
 
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from watcher.collectors.formats import metric_sources
 from watcher.metrics import Metrics
 from watcher.model import Event
 from watcher.pipeline import Ingestor
@@ -29,8 +30,11 @@ Observer = Callable[[list[Event], float], None]
 
 NO_WINDOW = ("", 0.0)
 
-KNOWN_SOURCES = frozenset({"api", "alertmanager", "prometheus", "grafana", "zabbix", "snmp", "snmp_poll", "probe",
-                           "poller", "disk", "mail", "mailbox"})
+COLLECTOR_SOURCES = frozenset({"snmp", "snmp_poll", "probe", "poller", "disk", "mail", "mailbox"})
+"""The ``source`` of the built-in collectors' events."""
+
+KNOWN_SOURCES = COLLECTOR_SOURCES | metric_sources()
+"""Sources with a metric series of their own: the collectors' and the formats' (their table)."""
 
 
 def source_label(source: str) -> str:

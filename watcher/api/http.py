@@ -14,6 +14,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -25,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from watcher.api import console, guard, reports, retries, silences
 from watcher.api.auth import IngestAuth, check
-from watcher.collectors.formats import FORMATS
+from watcher.collectors.formats import TABLE, Format
 from watcher.config.regex import RegexError
 from watcher.config.rules import parse_matcher
 from watcher.ingest import submit_events
@@ -89,8 +90,10 @@ async def _read_body(request: web.Request, rt: Runtime) -> bytes:
     return body
 
 
-async def _ingest(request: web.Request, fmt: str, auth_path: str) -> web.Response:
+async def _ingest(request: web.Request, fmt: Format) -> web.Response:
+    """One ingest request in the format ``fmt``: a 2xx once its events are committed."""
     rt = request.app[RUNTIME]
+    auth_path = fmt.auth_path
     started = time.perf_counter()
     try:
         body = await _read_body(request, rt)
@@ -107,7 +110,7 @@ async def _ingest(request: web.Request, fmt: str, auth_path: str) -> web.Respons
         return _error(400, f"body is not valid JSON: {exc}")
     now = utcnow()
     try:
-        events = FORMATS[fmt](payload, now)
+        events = fmt.parse(payload, now)
     except EventError as exc:
         rt.metrics.ingest_rejected.labels(auth_path, "invalid").inc()
         return _error(400, str(exc))
@@ -115,7 +118,7 @@ async def _ingest(request: web.Request, fmt: str, auth_path: str) -> web.Respons
         rt.metrics.ingest_rejected.labels(auth_path, "invalid").inc()
         return _error(400, f"invalid payload: {exc}")
     truncated = max((_count(ev.annotations.get("truncated_alerts")) for ev in events), default=0)
-    if truncated and fmt in ("alertmanager", "grafana"):
+    if truncated and fmt.counts_truncated:
         rt.metrics.truncated_alerts.labels(auth_path).inc(truncated)
     try:
         windows = retries.retry_windows(request.headers, auth_path, events, rt.config.service.ingest_retry_window)
@@ -135,19 +138,24 @@ def _count(text: str | None) -> int:
     return int(text) if text and text.isdigit() else 0
 
 
-async def post_events(request: web.Request) -> web.Response:
-    return await _ingest(request, "events", "events")
+def _ingest_handler(fmt: Format) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        return await _ingest(request, fmt)
+
+    handler.__name__ = f"post_{fmt.name}"
+    return handler
 
 
-async def post_prometheus(request: web.Request) -> web.Response:
-    return await _ingest(request, "prometheus", "prometheus")
+async def post_unknown_webhook(request: web.Request) -> web.Response:
+    """``/webhooks/<name>`` for a name the formats table lacks."""
+    names = ", ".join(f.name for f in TABLE if any(p.startswith("/webhooks/") for p in f.paths))
+    return _error(404, f"no webhook named {request.match_info['name']!r} ({names})")
 
 
-async def post_webhook(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
-    if name not in ("alertmanager", "grafana", "zabbix"):
-        return _error(404, f"no webhook named {name!r} (alertmanager, grafana, zabbix)")
-    return await _ingest(request, name, name)
+def ingest_routes() -> list[web.RouteDef]:
+    """A POST route for every path of every format of the table."""
+    out = [web.post(path, _ingest_handler(fmt)) for fmt in TABLE for path in fmt.paths]
+    return [*out, web.post("/webhooks/{name}", post_unknown_webhook)]
 
 
 # ---------------------------------------------------------------- ops through the inbox
@@ -597,10 +605,7 @@ async def get_openapi(request: web.Request) -> web.Response:
 def routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/openapi.yaml", get_openapi)
-    r.add_post("/api/v1/events", post_events)
-    r.add_post("/api/v2/alerts", post_prometheus)
-    r.add_post("/api/v1/alerts", post_prometheus)
-    r.add_post("/webhooks/{name}", post_webhook)
+    r.add_routes(ingest_routes())
     r.add_get("/api/v2/status", get_am_status)
     r.add_get("/-/healthy", get_ok)
     r.add_get("/-/ready", get_ok)

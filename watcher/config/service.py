@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from watcher.collectors.formats import auth_paths
 from watcher.config.inventory import Inventory, load_inventory
 from watcher.config.report import ReportConfig, load_report_config
 from watcher.config.rules import Rules, load_rules
@@ -99,7 +100,7 @@ class Config:
     inventory: Inventory
 
 
-_AUTH_PATHS = ("events", "prometheus", "alertmanager", "grafana", "zabbix", "api")
+_AUTH_PATHS = (*auth_paths(), "api")  # the formats' ingest paths (their table) and the agents' API
 
 
 def _positive(r: Reader, key: str, default: float) -> float:
