@@ -248,7 +248,7 @@ async def _serve(config: Config, sock: socket.socket | None = None, primary: boo
     app = build_app(config, primary=primary)
     # keepalive_timeout bounds how long a connection may stay idle or take to send a request's
     # headers (aiohttp does not reset it per byte, so a trickle is cut too); bodies have
-    # body_timeout (watcher.api.http._read_body): half-open connections do not pile up
+    # body_timeout (watcher.api.common.read_body): half-open connections do not pile up
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0, access_log=None,
                            keepalive_timeout=config.service.header_timeout)
     await runner.setup()
