@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from watcher.collectors.formats import alertmanager, grafana, prometheus, zabbix
+from watcher.collectors.formats import alertmanager, grafana, prometheus, uptimekuma, zabbix
 from watcher.collectors.formats._common import describe
 from watcher.model import Event, EventError
 
@@ -89,6 +89,7 @@ TABLE: tuple[Format, ...] = (
     webhook("alertmanager", alertmanager.parse, counts_truncated=True),
     webhook("grafana", grafana.parse, counts_truncated=True),
     webhook("zabbix", zabbix.parse),
+    webhook("uptimekuma", uptimekuma.parse),
 )
 """Every format watcher takes over HTTP, one row each."""
 
