@@ -527,6 +527,60 @@ def test_service_auth_needs_its_secret(tmp_path: Path) -> None:
     assert err.line == 5 and err.key == "auth.events.token", str(err)
 
 
+def test_every_secret_is_read_one_way_relative_to_the_config_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tokens, SNMP keys and mail passwords take the same env:/file: forms, and a relative file:
+    path is relative to watcher.yaml's folder whatever the working directory."""
+    (tmp_path / "secrets").mkdir()
+    write(tmp_path / "secrets" / "token.txt", "tok-123\n")
+    write(tmp_path / "secrets" / "snmp.yaml", "auth: auth-pass-123\n")
+    write(tmp_path / "rules.yaml", RULES)
+    write(tmp_path / "inventory.yaml", INVENTORY)
+    path = write(tmp_path / "watcher.yaml", """\
+rules: rules.yaml
+inventory: inventory.yaml
+auth: {events: {kind: bearer, token: "file:secrets/token.txt"}}
+snmp: {v3_users: [{name: ops, auth_protocol: SHA, auth_key: "file:secrets/snmp.yaml#auth"}]}
+collectors:
+  snmp_devices: [{address: 192.0.2.1, community: "env:WATCHER_TEST_COMMUNITY"}]
+""")
+    monkeypatch.setenv("WATCHER_TEST_COMMUNITY", "c0mmunity")
+    monkeypatch.chdir(tmp_path / "secrets")
+    service = load_config(path).service
+    assert service.auth["events"].token == "tok-123"
+    assert service.snmp.v3_users[0].auth_key == "auth-pass-123"
+    assert service.collectors.snmp_devices[0].community == "c0mmunity"
+    write(path, "rules: rules.yaml\ninventory: inventory.yaml\nsnmp:\n  v3_users:\n"
+                "    - {name: ops, auth_protocol: SHA, auth_key: \"file:secrets/snmp.yaml#priv\"}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert_points_at(info.value, path, 5, "snmp.v3_users[0].auth_key")
+    assert "has no entry for 'priv'" in info.value.message and "auth-pass" not in str(info.value)
+
+
+def test_collector_settings_report_every_mistake_at_its_place(tmp_path: Path) -> None:
+    """`watcher check` lists each bad SNMP user, device and collector key in one run."""
+    err = service_error(tmp_path, """\
+rules: rules.yaml
+inventory: inventory.yaml
+snmp: {v3_users: [{name: ops, auth_protocol: SHA1}]}
+collectors:
+  certificates: {warn_befor: 2d}
+  snmp_devices:
+    - {address: 192.0.2.1, version: "1"}
+    - {address: 192.0.2.2, storage_threshold: 3}
+""")
+    lines = str(err).splitlines()
+    path = tmp_path / "watcher.yaml"
+    assert lines == [
+        f"{path}:3: snmp.v3_users[0]: snmp v3 user 'ops': auth_protocol must be one of MD5, SHA, SHA256",
+        f"{path}:7: collectors.snmp_devices[0].version: must be '2c' or '3', got '1'",
+        f"{path}:8: collectors.snmp_devices[1]: snmp device '192.0.2.2': storage_threshold must be a fraction "
+        "in (0, 1], got 3.0",
+        f"{path}:5: collectors.certificates.warn_befor: unknown key; did you mean 'warn_before'? "
+        "(allowed: interval, timeout, warn_before)"]
+
+
 def test_service_basic_auth_needs_a_username(tmp_path: Path) -> None:
     """`watcher check` must refuse what `watcher serve` cannot start with: basic auth without a username
     makes IngestAuth raise at startup, so the config loader has to reject it, naming the key."""

@@ -27,22 +27,13 @@ from typing import Any
 import pytest
 
 from tests.servers import SmtpServer, free_port
-from watcher.collectors.mailbox import (
-    BounceSource,
-    MailboxCheck,
-    MailboxCollector,
-    MailConfig,
-    MailConfigError,
-    Secret,
-    SecretError,
-    SmtpCheck,
-    load_mail_config,
-    parse_dsn,
-    parse_quota,
-    resolve_password,
-)
+from watcher.collectors.mail.collector import MailboxCollector
+from watcher.collectors.mail.dsn import parse_dsn
+from watcher.collectors.mail.imap import parse_quota
 from watcher.collectors.schedule import Scheduler
 from watcher.config.inventory import Inventory, load_inventory
+from watcher.config.mail import BounceSource, MailboxCheck, MailConfig, MailConfigError, SmtpCheck, load_mail_config
+from watcher.config.secrets import Secret, SecretError, read_secret
 from watcher.config.yamlload import ConfigError, root_reader
 from watcher.model import Event
 
@@ -175,21 +166,21 @@ def test_parse_quota_lines() -> None:
 
 def test_password_refs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WATCHER_TEST_PW", "s3cret-env")
-    assert resolve_password("env:WATCHER_TEST_PW", JAN).reveal() == "s3cret-env"
+    assert read_secret("env:WATCHER_TEST_PW", None, JAN).reveal() == "s3cret-env"
     (tmp_path / "one.pw").write_text("s3cret-file\n")
-    assert resolve_password("file:one.pw", JAN, tmp_path).reveal() == "s3cret-file"
+    assert read_secret("file:one.pw", tmp_path, JAN).reveal() == "s3cret-file"
     (tmp_path / "map.yaml").write_text(f"{JAN}: s3cret-yaml\n")
-    assert resolve_password(f"file:{tmp_path / 'map.yaml'}", JAN).reveal() == "s3cret-yaml"
+    assert read_secret(f"file:{tmp_path / 'map.yaml'}", None, JAN).reveal() == "s3cret-yaml"
     (tmp_path / "map.json").write_text('{"bounce": "s3cret-json"}')
-    assert resolve_password("file:map.json#bounce", JAN, tmp_path).reveal() == "s3cret-json"
+    assert read_secret("file:map.json#bounce", tmp_path, JAN).reveal() == "s3cret-json"
     with pytest.raises(SecretError, match="WATCHER_TEST_MISSING is not set"):
-        resolve_password("env:WATCHER_TEST_MISSING", JAN)
+        read_secret("env:WATCHER_TEST_MISSING", None, JAN)
     with pytest.raises(SecretError, match=r"no entry for 'nobody@acme\.example'") as info:
-        resolve_password("file:map.yaml", "nobody@acme.example", tmp_path)
+        read_secret("file:map.yaml", tmp_path, "nobody@acme.example")
     assert "s3cret" not in str(info.value)
     (tmp_path / "broken.yaml").write_text(f"{JAN}: [s3cret-broken\n")
     with pytest.raises(SecretError, match="not valid YAML") as info:
-        resolve_password("file:broken.yaml", JAN, tmp_path)
+        read_secret("file:broken.yaml", tmp_path, JAN)
     assert "s3cret" not in str(info.value)
     secret = Secret("hunter2")
     assert "hunter2" not in repr(secret) and "hunter2" not in str(secret) and "hunter2" not in f"{[secret]}"

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from tests.conftest import ROOT
 from tests.recorded import Recorded, load
 from watcher.config import ConfigError, load_config
-from watcher.config.service import _secret
+from watcher.config.secrets import secret_setting
 from watcher.config.sinks import SinkBase, load_sinks
 from watcher.config.yamlload import root_reader
 from watcher.metrics import Metrics
@@ -47,7 +47,7 @@ def parse_system(tmp_path: Path, system: dict[str, Any], url: str) -> SinkBase:
     entry = {k: (v.replace("{tmp}", str(tmp_path)) if isinstance(v, str) else v) for k, v in system.items()}
     path = tmp_path / "sinks.yaml"
     path.write_text(yaml.safe_dump({"systems": [{**entry, "url": url}]}, allow_unicode=True))
-    (cfg,) = load_sinks(root_reader(path), _secret).systems
+    (cfg,) = load_sinks(root_reader(path), secret_setting).systems
     return cfg
 
 
@@ -113,7 +113,7 @@ def test_bad_sink_configuration_is_refused_with_its_place(tmp_path: Path, entry:
     path = tmp_path / "sinks.yaml"
     path.write_text(yaml.safe_dump({"systems": [entry]}))
     with pytest.raises(ConfigError) as err:
-        load_sinks(root_reader(path), _secret)
+        load_sinks(root_reader(path), secret_setting)
     assert message in str(err.value)
     assert "systems[0]" in str(err.value)
 
@@ -132,7 +132,7 @@ def test_any_sink_entry_parses_or_says_what_is_wrong(tmp_path: Path, entry: dict
     path = tmp_path / "fuzz.yaml"
     path.write_text(yaml.safe_dump({"systems": [entry]}))
     try:
-        cfg = load_sinks(root_reader(path), _secret)
+        cfg = load_sinks(root_reader(path), secret_setting)
     except ConfigError:
         return
     (system,) = cfg.systems

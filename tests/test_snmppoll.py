@@ -17,6 +17,7 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -446,7 +447,7 @@ async def test_disk_over_threshold_fires_and_resolves(lo_up: Snmpd) -> None:
             assert ev.status == "firing" and ev.starts_at == T0
             assert ev.labels == {"alertname": "HostOutOfDiskSpace", "snmp_agent": "127.0.0.1", "host": "srv-1",
                                  "mountpoint": mount, "severity": "warning"}
-        device.storage_threshold = 1.0
+        poller.update(replace(device, storage_threshold=1.0))
         clock.advance(60)
         resolved = {e.labels["mountpoint"]: e for e in named(await poller.poll(), "HostOutOfDiskSpace")}
         assert set(resolved) == used

@@ -30,7 +30,7 @@ Observer = Callable[[list[Event], float], None]
 
 NO_WINDOW = ("", 0.0)
 
-COLLECTOR_SOURCES = frozenset({"snmp", "snmp_poll", "probe", "poller", "disk", "mail", "mailbox"})
+COLLECTOR_SOURCES = frozenset({"snmp", "snmp_poll", "probe", "poller", "disk", "mail", "mailbox", "certificate"})
 """The ``source`` of the built-in collectors' events."""
 
 KNOWN_SOURCES = COLLECTOR_SOURCES | metric_sources()

@@ -49,7 +49,8 @@ from typing import Literal, Protocol
 
 import psutil
 
-from watcher.collectors.schedule import EventSink, Job, Scheduler
+from watcher.collectors.base import EventSink
+from watcher.collectors.schedule import Job, Scheduler
 from watcher.config.inventory import Inventory, Share
 from watcher.model import Event, utcnow
 
@@ -337,6 +338,7 @@ class DiskCollector:
         inventory: Inventory,
         sink: EventSink,
         *,
+        interval: float = 60.0,
         max_entries_per_cycle: int = 50_000,
         growth_window: float = 24 * 3600.0,
         clock: Callable[[], datetime] = utcnow,
@@ -344,6 +346,7 @@ class DiskCollector:
         if max_entries_per_cycle < 1:
             raise ValueError("max_entries_per_cycle must be at least 1")
         self._sink = sink
+        self.interval = interval
         self.max_entries_per_cycle = max_entries_per_cycle
         self.growth_window = growth_window
         self._clock = clock
@@ -357,9 +360,11 @@ class DiskCollector:
         state = self._shares.get(share_id)
         return state.usage if state else None
 
-    def register(self, scheduler: Scheduler, *, interval: float = 60.0, timeout: float | None = None) -> None:
+    def register(self, scheduler: Scheduler, *, interval: float | None = None, timeout: float | None = None) -> None:
+        """One job per share, every ``interval`` (default: the one given at construction)."""
         for share_id in self._shares:
-            scheduler.add(f"disk {share_id}", self._job(share_id), interval=interval, timeout=timeout)
+            scheduler.add(f"disk {share_id}", self._job(share_id), interval=interval or self.interval,
+                          timeout=timeout)
 
     def close(self) -> None:
         for state in self._shares.values():
@@ -370,6 +375,12 @@ class DiskCollector:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> DiskCollector:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
         self.close()
 
     async def collect(self, share_id: str) -> None:

@@ -53,7 +53,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from watcher.collectors.schedule import EventSink, Job, Scheduler
+from watcher.collectors.base import EventSink
+from watcher.collectors.schedule import Job, Scheduler
 from watcher.config.inventory import Inventory, Probe
 from watcher.model import Event, utcnow
 

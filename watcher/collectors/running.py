@@ -1,34 +1,104 @@
-"""The collectors one process runs, started and stopped together.
+"""The collectors one process runs: the table of them, started and stopped together.
 
-``run_collectors(config, sink, primary)`` is an async context manager: it starts the
-scheduled collectors (probes, share disk usage, SNMP polling, mailbox checks) and the SNMP
-trap receiver that ``config`` asks for, yields a :class:`RunningCollectors` that the API,
-``/metrics`` and the console read, and stops everything in reverse order on exit, also when
-a later part fails to start.  Every collector emits through ``sink``: the service's one way
-into the durable inbox.
+``COLLECTORS`` is the one table of collectors (name -> :class:`~watcher.collectors.base.CollectorRow`):
+how to find each one's typed settings in the config and how to build it.  Adding a
+collector is its own file plus one row here (README, "Adding a collector").
+
+``run_collectors(config, sink, primary)`` is an async context manager: it builds and enters
+every collector whose settings are on, registers their jobs on one shared scheduler, starts
+the scheduler last, yields a :class:`RunningCollectors` that the API, ``/metrics`` and the
+console read, and unwinds in reverse on exit (the scheduler stops before the collectors
+close what its jobs use), also when a later part fails to start.  Every collector emits
+through ``sink``: the service's one way into the durable inbox.
+
+A collector that cannot start because of the machine (an OSError: the SNMP trap port is
+taken) is logged and left out; the service and the other collectors run on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from watcher.config import Config
-from watcher.model import Event
+from watcher.collectors.base import Collector, CollectorRow, EventSink, Row
+from watcher.collectors.certificates import CertificateCollector
+from watcher.config import Config, Inventory
+from watcher.config.collectors import CollectorsConfig, SnmpConfig
 
 if TYPE_CHECKING:
     from watcher.collectors.schedule import CollectorHealth, Scheduler
-    from watcher.collectors.snmptrap import SnmpTrapReceiver
+    from watcher.config.mail import MailConfig
 
 log = logging.getLogger("watcher")
 
-EventSink = Callable[[list[Event]], Awaitable[None]]
-
 TRAP_FIGURES = ("received", "rejected_community", "rejected_v3", "sink_errors", "dropped", "kernel_dropped",
                 "garbage")
+
+
+# ---------------------------------------------------------------- the rows' builders
+# A builder adapts a collector whose constructor is not (settings, inventory, sink), and
+# imports it inside, so that a process that runs no SNMP does not load pysnmp.
+
+
+def _probes(cc: CollectorsConfig, inventory: Inventory, sink: EventSink) -> Collector:
+    from watcher.collectors.probes import ProbeCollector
+
+    probes = ProbeCollector(inventory, sink)
+    log.info("site probes: %d targets", len(probes.targets()))
+    return probes
+
+
+def _disk(cc: CollectorsConfig, inventory: Inventory, sink: EventSink) -> Collector:
+    from watcher.collectors.disk import DiskCollector
+
+    disk = DiskCollector(inventory, sink, interval=cc.disk_interval)
+    log.info("share disk usage: %d shares", len(disk.share_ids()))
+    return disk
+
+
+def _snmp_poll(cc: CollectorsConfig, inventory: Inventory, sink: EventSink) -> Collector:
+    from watcher.collectors.snmppoll import SnmpPoller
+
+    log.info("SNMP polling: %d devices", len(cc.snmp_devices))
+    return SnmpPoller(list(cc.snmp_devices), sink, interval=cc.snmp_interval)
+
+
+def _mail(mail: MailConfig, inventory: Inventory, sink: EventSink) -> Collector:
+    from watcher.collectors.mail.collector import MailboxCollector
+
+    log.info("mail checks: %d mailboxes, %d servers, %d bounce mailboxes", len(mail.mailboxes), len(mail.smtp),
+             len(mail.bounces))
+    return MailboxCollector(mail, inventory, sink=sink)
+
+
+def _snmp_traps(snmp: SnmpConfig, inventory: Inventory, sink: EventSink) -> Collector:
+    from watcher.collectors.snmptrap import SnmpTrapConfig, SnmpTrapReceiver
+
+    assert snmp.listen is not None
+    host, _, port = snmp.listen.rpartition(":")
+    cfg = SnmpTrapConfig(host=host or "127.0.0.1", port=int(port), communities=list(snmp.communities),
+                         v3_users=list(snmp.v3_users), rcvbuf=snmp.rcvbuf)
+    return SnmpTrapReceiver(cfg, sink)
+
+
+def _when(on: Callable[[CollectorsConfig], object]) -> Callable[[Config], CollectorsConfig | None]:
+    """The ``collectors:`` settings when ``on`` says this collector is on, else None."""
+    return lambda config: config.service.collectors if on(config.service.collectors) else None
+
+
+COLLECTORS: dict[str, Row] = {
+    "probes": CollectorRow(_when(lambda cc: cc.probes), _probes),
+    "disk": CollectorRow(_when(lambda cc: cc.disk), _disk),
+    "snmp_poll": CollectorRow(_when(lambda cc: cc.snmp_devices), _snmp_poll),
+    "mail": CollectorRow(lambda c: c.service.mail, _mail),
+    "certificates": CollectorRow(lambda c: c.service.collectors.certificates, CertificateCollector),
+    "snmp_traps": CollectorRow(lambda c: c.service.snmp if c.service.snmp.listen else None, _snmp_traps,
+                               scheduled=False),
+}
+"""Every collector watcher has, in start order; see :class:`~watcher.collectors.base.CollectorRow`."""
 
 
 @dataclass
@@ -36,8 +106,8 @@ class RunningCollectors:
     """What the collectors of this process are doing (read by the API, metrics, console)."""
 
     scheduler: Scheduler | None = None
-    traps: SnmpTrapReceiver | None = None
-    names: list[str] = field(default_factory=list)
+    started: dict[str, Collector] = field(default_factory=dict)
+    names: list[str] = field(default_factory=list)  # the scheduled ones, in start order
 
     def health(self) -> dict[str, CollectorHealth]:
         """Each scheduled job's health, by job name (empty when nothing is scheduled)."""
@@ -45,80 +115,42 @@ class RunningCollectors:
 
     def trap_stats(self) -> dict[str, int] | None:
         """The SNMP trap receiver's counters, or None when this process takes no traps."""
-        if self.traps is None:
+        from watcher.collectors.snmptrap import SnmpTrapReceiver
+
+        traps = self.started.get("snmp_traps")
+        if not isinstance(traps, SnmpTrapReceiver):
             return None
-        st = self.traps.stats
+        st = traps.stats
         return {k: int(getattr(st, k, 0)) for k in TRAP_FIGURES}
 
 
 @contextlib.asynccontextmanager
-async def run_collectors(config: Config, sink: EventSink, primary: bool = True
-                         ) -> AsyncIterator[RunningCollectors]:
-    """Start what ``config`` asks for (nothing unless ``primary``), yield, stop in reverse."""
+async def run_collectors(config: Config, sink: EventSink, primary: bool = True,
+                         table: dict[str, Row] | None = None) -> AsyncIterator[RunningCollectors]:
+    """Start what ``config`` asks for (nothing unless ``primary``), yield, stop in reverse.
+
+    ``table`` defaults to :data:`COLLECTORS` (a test may pass its own).
+    """
+    from watcher.collectors.schedule import Scheduler
+
     running = RunningCollectors()
     async with contextlib.AsyncExitStack() as stack:
         if primary:
-            await _scheduled(config, sink, stack, running)
-            running.traps = await _traps(config, sink, stack)
+            scheduler = Scheduler(max_concurrency=config.service.collectors.max_concurrency)
+            for name, row in (COLLECTORS if table is None else table).items():
+                collector = row.make(config, sink)
+                if collector is None:
+                    continue
+                try:
+                    await stack.enter_async_context(collector)
+                except OSError as exc:
+                    log.error("collector %s cannot start: %s; the others run", name, exc)
+                    continue
+                if row.scheduled:
+                    collector.register(scheduler)
+                    running.scheduler = scheduler
+                    running.names.append(name)
+                running.started[name] = collector
+            if running.scheduler is not None:
+                await stack.enter_async_context(scheduler)
         yield running
-
-
-async def _scheduled(config: Config, sink: EventSink, stack: contextlib.AsyncExitStack,
-                     running: RunningCollectors) -> None:
-    cc = config.service.collectors
-    if not (cc.probes or cc.disk or cc.snmp_devices or config.service.mail):
-        return
-    from watcher.collectors.schedule import Scheduler
-
-    scheduler = await stack.enter_async_context(Scheduler(max_concurrency=cc.max_concurrency))
-    running.scheduler = scheduler
-    if cc.probes:
-        from watcher.collectors.probes import ProbeCollector
-
-        probes = await stack.enter_async_context(ProbeCollector(config.inventory, sink))
-        probes.register(scheduler)
-        running.names.append("probes")
-        log.info("site probes: %d targets", len(probes.targets()))
-    if cc.disk:
-        from watcher.collectors.disk import DiskCollector
-
-        disk = stack.enter_context(DiskCollector(config.inventory, sink))
-        disk.register(scheduler, interval=cc.disk_interval)
-        running.names.append("disk")
-        log.info("share disk usage: %d shares", len(disk.share_ids()))
-    if cc.snmp_devices:
-        from watcher.collectors.snmppoll import SnmpPoller
-
-        poller = await stack.enter_async_context(SnmpPoller(list(cc.snmp_devices), sink))
-        poller.register(scheduler, interval=cc.snmp_interval)
-        running.names.append("snmp_poll")
-        log.info("SNMP polling: %d devices", len(cc.snmp_devices))
-    if config.service.mail is not None:
-        from watcher.collectors.mailbox import MailboxCollector
-
-        mail = MailboxCollector(config.service.mail, config.inventory)
-        mail.register(scheduler, sink)
-        running.names.append("mail")
-        log.info("mail checks: %d mailboxes, %d servers, %d bounce mailboxes", len(config.service.mail.mailboxes),
-                 len(config.service.mail.smtp), len(config.service.mail.bounces))
-
-
-async def _traps(config: Config, sink: EventSink, stack: contextlib.AsyncExitStack) -> SnmpTrapReceiver | None:
-    listen = config.service.snmp.listen
-    if not listen:
-        return None
-    from watcher.collectors.snmptrap import SnmpTrapConfig, SnmpTrapReceiver, SnmpV3User
-
-    host, _, port = listen.rpartition(":")
-    users = [SnmpV3User(**u) for u in config.service.snmp.v3_users]  # type: ignore[arg-type]
-    cfg = SnmpTrapConfig(host=host or "127.0.0.1", port=int(port), communities=list(config.service.snmp.communities),
-                         v3_users=users, rcvbuf=config.service.snmp.rcvbuf)
-    receiver = SnmpTrapReceiver(cfg, sink)
-    try:
-        await receiver.start()
-    except OSError as exc:
-        log.error("SNMP trap receiver cannot listen on %s: %s", listen, exc)
-        return None
-    stack.push_async_callback(receiver.stop)
-    log.info("SNMP traps on udp %s", listen)
-    return receiver

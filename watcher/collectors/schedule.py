@@ -28,14 +28,12 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from watcher.model import Event, format_time, utcnow
+from watcher.collectors.base import EventSink
+from watcher.model import format_time, utcnow
 
 __all__ = ["CollectorHealth", "EventSink", "Job", "Scheduler"]
 
 log = logging.getLogger(__name__)
-
-EventSink = Callable[[list[Event]], Awaitable[None]]
-"""Where a collector hands its events; an exception means "not taken", and the job errors."""
 
 Job = Callable[[], Awaitable[str | None]]
 """A collector's run; it may return what it found failing (a probe's target that does not

@@ -37,8 +37,9 @@ device after the poller is built also sends the resolved form of everything that
 ``HostOutOfDiskSpace`` of each disk under the threshold), because a previous process may
 have stopped while one of them was firing.
 
-Devices are read, not copied: a change to a device's ``storage_threshold`` or
-``interfaces`` takes effect at its next poll.  All v2c devices share one pysnmp engine,
+Devices are frozen settings (``watcher.config.collectors``); :meth:`SnmpPoller.update`
+swaps one for a changed copy (same address and port), which takes effect at its next poll
+and keeps what the poller knows of the device.  All v2c devices share one pysnmp engine,
 v3 devices one per credential set (see ``SnmpPoller._engine``).  pysnmp remembers a v3
 agent's snmpEngineID for 5 minutes, so an agent that comes back with a new one (a
 replaced or factory-reset device, or an agent that does not persist it) stays
@@ -59,7 +60,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pysnmp.error import PySnmpError
 from pysnmp.hlapi.v3arch.asyncio import (
@@ -78,8 +79,10 @@ from pysnmp.proto import rfc1905
 from pysnmp.proto.secmod.rfc3414.priv import des as des_priv
 from pysnmp.proto.secmod.rfc3826.priv import aes as aes_priv
 
-from watcher.collectors.schedule import EventSink, Job, Scheduler
-from watcher.collectors.snmptrap import AUTH_PROTOCOLS, PRIV_PROTOCOLS, SnmpV3User
+from watcher.collectors.base import EventSink
+from watcher.collectors.schedule import Job, Scheduler
+from watcher.collectors.snmptrap import AUTH_PROTOCOLS, PRIV_PROTOCOLS
+from watcher.config.collectors import SnmpDevice
 from watcher.model import Event, utcnow
 
 __all__ = [
@@ -120,77 +123,6 @@ _EXCEPTIONS = (rfc1905.EndOfMibView, rfc1905.NoSuchObject, rfc1905.NoSuchInstanc
 
 
 # ---------------------------------------------------------------- configuration
-
-
-@dataclass(slots=True)
-class SnmpDevice:
-    """One device to poll.
-
-    ``version`` is ``"2c"`` (with ``community``, hidden from ``repr``) or ``"3"`` (with
-    ``v3_user``; its ``engine_id``, if set, is the *agent's* snmpEngineID and spares
-    the discovery round trip).  ``site``/``client`` become labels of every event.
-    ``host`` names the device in ``HostOutOfDiskSpace`` (default: the address).
-    ``interfaces`` limits the watched interfaces to these ifIndex numbers (int) or
-    ifDescr strings (every row with that ifDescr); by default every interface that is
-    administratively up is watched.  ``storage_threshold`` is the used fraction of a
-    fixed disk above which it fires.  ``timeout`` (seconds per request) and ``retries``
-    decide how soon a silent device counts as unreachable: after
-    ``timeout * (retries + 1)``.
-    """
-
-    address: str
-    port: int = 161
-    version: Literal["2c", "3"] = "2c"
-    community: str | None = field(default="public", repr=False)
-    v3_user: SnmpV3User | None = None
-    site: str | None = None
-    client: str | None = None
-    host: str | None = None
-    interfaces: list[int | str] | None = None
-    storage_threshold: float = 0.9
-    timeout: float = 2.0
-    retries: int = 1
-
-    def __post_init__(self) -> None:
-        where = f"snmp device {self.address!r}"
-        if not self.address or not self.address.strip():
-            raise ValueError("snmp device: address must not be empty")
-        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
-            raise ValueError(f"{where}: port {self.port!r} is not a UDP port number")
-        if self.version not in ("2c", "3"):
-            raise ValueError(f"{where}: version must be '2c' or '3', got {self.version!r}")
-        if self.version == "2c" and not self.community:
-            raise ValueError(f"{where}: SNMP v2c needs a community")
-        if self.version == "3" and self.v3_user is None:
-            raise ValueError(f"{where}: SNMP v3 needs a v3_user")
-        if self.interfaces is not None:
-            for entry in self.interfaces:
-                if isinstance(entry, bool) or not isinstance(entry, int | str) or \
-                        (isinstance(entry, int) and entry < 1) or (isinstance(entry, str) and not entry):
-                    raise ValueError(f"{where}: interfaces: {entry!r} is neither an ifIndex (a positive "
-                                     "integer) nor an ifDescr (a non-empty string)")
-        threshold = self.storage_threshold
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold <= 1:
-            raise ValueError(f"{where}: storage_threshold must be a fraction in (0, 1], got {threshold!r}")
-        if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float) or self.timeout <= 0:
-            raise ValueError(f"{where}: timeout must be a positive number of seconds")
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
-            raise ValueError(f"{where}: retries must be a non-negative integer")
-
-    @property
-    def key(self) -> str:
-        """``address:port`` (``[v6]:port``), unique within a poller; names its scheduler job."""
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
-
-    def labels(self) -> dict[str, str]:
-        """The labels every event of this device carries."""
-        labels = {"snmp_agent": self.address}
-        if self.client:
-            labels["client"] = self.client
-        if self.site:
-            labels["site"] = self.site
-        return labels
 
 
 # ---------------------------------------------------------------- what a poll reads
@@ -298,6 +230,7 @@ class SnmpPoller:
         devices: Iterable[SnmpDevice],
         sink: EventSink | None = None,
         *,
+        interval: float = 60.0,
         max_concurrency: int = 16,
         max_repetitions: int = 25,
         max_rows: int = 10_000,
@@ -318,6 +251,7 @@ class SnmpPoller:
         if needs_crypto and (aes_priv.PysnmpCryptoError or des_priv.PysnmpCryptoError):
             raise RuntimeError("SNMPv3 privacy (AES/DES) needs the 'cryptography' package (>= 43)")
         self._sink = sink
+        self.interval = interval
         self.max_concurrency = max_concurrency
         self.max_repetitions = max_repetitions
         self.max_rows = max_rows
@@ -345,12 +279,21 @@ class SnmpPoller:
                 links_down=tuple(sorted(st.links)), disks_over=tuple(sorted(st.disks))))
         return out
 
-    def register(self, scheduler: Scheduler, *, interval: float = 60.0, timeout: float | None = None) -> None:
-        """Add one scheduler job per device (named ``snmp poll ADDRESS:PORT``) feeding the sink."""
+    def update(self, device: SnmpDevice) -> None:
+        """Poll ``device`` (a changed copy of a configured one: same address and port) from now on,
+        keeping its state, so a changed threshold resolves what it no longer fires."""
+        if device.key not in self._devices:
+            raise KeyError(f"snmp device {device.key} is not polled here")
+        self._devices[device.key] = device
+
+    def register(self, scheduler: Scheduler, *, interval: float | None = None, timeout: float | None = None) -> None:
+        """Add one scheduler job per device (named ``snmp poll ADDRESS:PORT``) feeding the sink,
+        every ``interval`` (default: the one given at construction)."""
         if self._sink is None:
             raise RuntimeError("SnmpPoller.register needs a sink")
         for device in self._devices.values():
-            scheduler.add(f"snmp poll {device.key}", self._job(device), interval=interval, timeout=timeout)
+            scheduler.add(f"snmp poll {device.key}", self._job(device), interval=interval or self.interval,
+                          timeout=timeout)
 
     async def __aenter__(self) -> SnmpPoller:
         return self

@@ -22,10 +22,10 @@ import ipaddress
 import logging
 import socket
 import string
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pyasn1.type.base import Asn1Item
 from pysnmp.carrier.asyncio.dgram import udp, udp6
@@ -42,7 +42,12 @@ from pysnmp.smi import view as mib_view
 from pysnmp.smi.error import SmiError
 
 from watcher.collectors import snmpsocket
+from watcher.collectors.base import EventSink
+from watcher.config.collectors import AuthProtocol, PrivProtocol, SnmpV3User, parse_engine_id
 from watcher.model import Event, utcnow
+
+if TYPE_CHECKING:
+    from watcher.collectors.schedule import Scheduler
 
 __all__ = [
     "AuthProtocol",
@@ -58,11 +63,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-AuthProtocol = Literal["SHA", "SHA256", "MD5"]
-PrivProtocol = Literal["AES", "AES256", "DES"]
-
-EventSink = Callable[[list[Event]], Awaitable[None] | None]
-"""Where accepted traps go: called once per trap, awaited if it returns an awaitable."""
 
 AUTH_PROTOCOLS: dict[str, tuple[int, ...]] = {
     "MD5": snmp_config.USM_AUTH_HMAC96_MD5,
@@ -74,66 +74,6 @@ PRIV_PROTOCOLS: dict[str, tuple[int, ...]] = {
     "AES": snmp_config.USM_PRIV_CFB128_AES,
     "AES256": snmp_config.USM_PRIV_CFB256_AES,
 }
-
-# RFC 3414 2.6: pass phrases shorter than this give keys too weak to be allowed.
-_MIN_KEY_LENGTH = 8
-
-
-def _parse_engine_id(value: str, what: str) -> bytes:
-    text = value.strip().lower()
-    text = text.removeprefix("0x").replace(":", "")
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError as exc:
-        raise ValueError(f"{what}: {value!r} is not a hex string") from exc
-    if not 5 <= len(raw) <= 32:
-        raise ValueError(f"{what}: an SNMP engine ID has 5 to 32 octets, {value!r} has {len(raw)}")
-    return raw
-
-
-@dataclass(slots=True)
-class SnmpV3User:
-    """One USM user allowed to send v3 traps and informs.
-
-    ``engine_id`` is the *sender's* snmpEngineID (hex).  A v3 trap is authenticated with
-    keys localized to the sender's engine, so the receiver must know that engine ID in
-    advance (net-snmp: ``snmptrap -e ENGINEID``).  Informs are authenticated against the
-    receiver's own engine ID, which senders discover, so they need no ``engine_id``.
-    """
-
-    name: str
-    auth_protocol: AuthProtocol | None = None
-    auth_key: str | None = field(default=None, repr=False)
-    priv_protocol: PrivProtocol | None = None
-    priv_key: str | None = field(default=None, repr=False)
-    engine_id: str | None = None
-
-    def __post_init__(self) -> None:
-        where = f"snmp v3 user {self.name!r}"
-        if not self.name:
-            raise ValueError("snmp v3 user: name must not be empty")
-        if self.auth_protocol is not None and self.auth_protocol not in AUTH_PROTOCOLS:
-            raise ValueError(f"{where}: auth_protocol must be one of {', '.join(AUTH_PROTOCOLS)}")
-        if self.priv_protocol is not None and self.priv_protocol not in PRIV_PROTOCOLS:
-            raise ValueError(f"{where}: priv_protocol must be one of {', '.join(PRIV_PROTOCOLS)}")
-        if self.priv_protocol is not None and self.auth_protocol is None:
-            raise ValueError(f"{where}: privacy needs authentication (set auth_protocol)")
-        for proto, key, what in (
-            (self.auth_protocol, self.auth_key, "auth_key"),
-            (self.priv_protocol, self.priv_key, "priv_key"),
-        ):
-            if proto is not None and (key is None or len(key) < _MIN_KEY_LENGTH):
-                raise ValueError(f"{where}: {what} must have at least {_MIN_KEY_LENGTH} characters")
-        if self.engine_id is not None:
-            _parse_engine_id(self.engine_id, f"{where}: engine_id")
-
-    @property
-    def security_level(self) -> int:
-        """RFC 3411 securityLevel the user's messages must at least have (1, 2 or 3)."""
-        if self.priv_protocol is not None:
-            return 3
-        return 2 if self.auth_protocol is not None else 1
-
 
 @dataclass(slots=True)
 class SnmpTrapConfig:
@@ -166,7 +106,7 @@ class SnmpTrapConfig:
         if dupes:
             raise ValueError(f"snmp v3 users: duplicate name(s) {', '.join(dupes)}")
         if self.engine_id is not None:
-            _parse_engine_id(self.engine_id, "snmp engine_id")
+            parse_engine_id(self.engine_id, "snmp engine_id")
 
 
 @dataclass(slots=True)
@@ -471,7 +411,8 @@ class SnmpTrapReceiver:
     inside the running loop.  Events are delivered one trap per sink call, in arrival
     order, by a single worker task, so a slow sink delays but never reorders a linkDown
     and its linkUp.  Informs are acknowledged by pysnmp when they arrive, before the
-    sink has stored them.
+    sink has stored them.  The sink is called once per trap; a sink that returns nothing
+    instead of an awaitable (a plain function) is accepted too.
     """
 
     def __init__(
@@ -511,6 +452,9 @@ class SnmpTrapReceiver:
             raise RuntimeError("the SNMP trap receiver is not started")
         return bytes(self._engine.snmpEngineID.asOctets()).hex()
 
+    def register(self, scheduler: Scheduler) -> None:
+        """Nothing to schedule: the receiver is a listener (the Collector protocol's method)."""
+
     async def __aenter__(self) -> SnmpTrapReceiver:
         await self.start()
         return self
@@ -527,7 +471,7 @@ class SnmpTrapReceiver:
         sock = await self._bind(cfg.host, cfg.port)
         try:
             engine_id = (
-                proto_types.OctetString(_parse_engine_id(cfg.engine_id, "snmp engine_id"))
+                proto_types.OctetString(parse_engine_id(cfg.engine_id, "snmp engine_id"))
                 if cfg.engine_id
                 else None
             )
@@ -634,7 +578,7 @@ class SnmpTrapReceiver:
             # Our own engine ID: informs, where we are authoritative.
             snmp_config.add_v3_user(engine, user.name, **keys)
             if user.engine_id:
-                sender = proto_types.OctetString(_parse_engine_id(user.engine_id, "engine_id"))
+                sender = proto_types.OctetString(parse_engine_id(user.engine_id, "engine_id"))
                 snmp_config.add_v3_user(engine, user.name, securityEngineId=sender, **keys)
 
     def _on_security_failure(

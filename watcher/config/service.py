@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from watcher.collectors.formats import auth_paths
+from watcher.config.collectors import CollectorsConfig, SnmpConfig, load_collectors, load_snmp
 from watcher.config.inventory import Inventory, load_inventory
+from watcher.config.mail import MailConfig, load_mail_config
 from watcher.config.report import ReportConfig, load_report_config
 from watcher.config.rules import Rules, load_rules
+from watcher.config.secrets import secret_setting
 from watcher.config.selfwatch import FeedConfig, HeartbeatConfig, check_feed_clients, load_feeds, load_heartbeat
 from watcher.config.yamlload import ConfigError, ConfigErrors, Reader, collecting, record, root_reader
 
@@ -44,26 +46,6 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True)
-class CollectorsConfig:
-    """watcher's own eyes; off unless watcher.yaml turns them on (they reach out to the network)."""
-
-    probes: bool = False
-    disk: bool = False
-    disk_interval: float = 300.0
-    max_concurrency: int = 32
-    snmp_devices: tuple[Any, ...] = ()
-    snmp_interval: float = 60.0
-
-
-@dataclass(frozen=True)
-class SnmpConfig:
-    listen: str | None = "127.0.0.1:1162"
-    communities: tuple[str, ...] = ("public",)
-    v3_users: tuple[dict[str, str], ...] = ()
-    rcvbuf: int = 4 * 1024 * 1024  # bytes of kernel receive buffer asked for the trap socket
-
-
-@dataclass(frozen=True)
 class ServiceConfig:
     path: Path
     rules_path: Path
@@ -81,9 +63,9 @@ class ServiceConfig:
     body_timeout: float = 30.0  # and its body within this
     auth: dict[str, AuthConfig] = field(default_factory=dict)
     notify: NotifyConfig = NotifyConfig()
-    snmp: SnmpConfig = SnmpConfig()
-    collectors: CollectorsConfig = CollectorsConfig()
-    mail: Any = None  # watcher.collectors.mailbox.MailConfig when watcher.yaml has a mail: section
+    snmp: SnmpConfig = field(default_factory=SnmpConfig)
+    collectors: CollectorsConfig = field(default_factory=CollectorsConfig)
+    mail: MailConfig | None = None  # when watcher.yaml has a mail: section
     max_ready_lag: float = 60.0  # /ready fails when the oldest unhandled inbox row waits longer
     max_ready_lag_rows: int = 100_000  # ... or when more rows than this wait
     feeds: tuple[FeedConfig, ...] = ()
@@ -110,29 +92,13 @@ def _positive(r: Reader, key: str, default: float) -> float:
     return value
 
 
-def _secret(r: Reader, key: str) -> str:
-    """A secret value, or ``env:NAME`` / ``file:PATH`` to keep it out of the file."""
-    value = r.text(key, "")
-    if value.startswith("env:"):
-        name = value[4:]
-        if name not in os.environ:
-            r.fail(key, f"environment variable {name} is not set")
-        return os.environ[name]
-    if value.startswith("file:"):
-        try:
-            return Path(value[5:]).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            r.fail(key, f"cannot read secret file: {exc.strerror}")
-    return value
-
-
 def _auth(r: Reader) -> AuthConfig:
     r.check_keys({"kind", "token", "username", "password", "secret", "max_skew"})
     kind = r.text("kind", "none")
     if kind not in ("none", "bearer", "basic", "hmac"):
         r.fail("kind", "expected none, bearer, basic or hmac")
-    auth = AuthConfig(kind, _secret(r, "token"), r.text("username", ""), _secret(r, "password"),
-                      _secret(r, "secret"), r.duration("max_skew", 300))
+    auth = AuthConfig(kind, secret_setting(r, "token"), r.text("username", ""), secret_setting(r, "password"),
+                      secret_setting(r, "secret"), r.duration("max_skew", 300))
     need = {"bearer": ("token",), "basic": ("username", "password"), "hmac": ("secret",)}.get(kind, ())
     for key in need:
         if not getattr(auth, key):
@@ -142,31 +108,6 @@ def _auth(r: Reader) -> AuthConfig:
     if auth.max_skew < 1:
         r.fail("max_skew", "must be at least 1s")
     return auth
-
-
-def _snmp_device(r: Reader) -> Any:
-    """One polled SNMP device; its own validation errors are reported at its place in the file."""
-    from watcher.collectors.snmppoll import SnmpDevice
-    from watcher.collectors.snmptrap import SnmpV3User
-
-    r.check_keys({"address", "port", "version", "community", "v3_user", "site", "client", "host", "interfaces",
-                  "storage_threshold", "timeout", "retries"})
-    user = None
-    ur = r.child("v3_user")
-    if ur is not None:
-        ur.check_keys({"name", "auth_protocol", "auth_key", "priv_protocol", "priv_key", "engine_id"})
-        try:
-            user = SnmpV3User(**{k: (_secret(ur, k) if k.endswith("_key") else ur.text(k)) for k in ur.data})  # type: ignore[arg-type]
-        except (TypeError, ValueError) as exc:
-            ur.fail(None, str(exc))
-    try:
-        return SnmpDevice(address=r.text("address", required=True), port=r.integer("port", 161),
-                          version=r.text("version", "2c"), community=_secret(r, "community") or "public",  # type: ignore[arg-type]
-                          v3_user=user, site=r.opt_str("site"), client=r.opt_str("client"), host=r.opt_str("host"),
-                          interfaces=r.raw("interfaces"), storage_threshold=r.number("storage_threshold", 0.9),
-                          timeout=r.duration("timeout", 2.0), retries=r.integer("retries", 1, minimum=0))
-    except (TypeError, ValueError) as exc:
-        r.fail(None, str(exc))
 
 
 def load_config(path: Path | str | None = None) -> Config:
@@ -250,37 +191,16 @@ def load_service(p: Path) -> ServiceConfig:
                               nr.integer("per_person_per_hour", 20, minimum=1),
                               (base / tdir) if tdir else None, nr.duration("link_ttl", 3 * 86400),
                               nr.flag("enabled", True), nr.duration("claim_lease", 120),
-                              nr.duration("digest_window", 1), _secret(nr, "sms_url"))
+                              nr.duration("digest_window", 1), secret_setting(nr, "sms_url"))
         if notify.sms_url and ("{phone}" not in notify.sms_url or "://" not in notify.sms_url):
             nr.fail("sms_url", "expected an Apprise URL with {phone} where the number goes")
-    snmp = SnmpConfig()
-    sr = r.child("snmp")
-    if sr is not None:
-        sr.check_keys({"listen", "communities", "v3_users", "rcvbuf"})
-        listen = sr.text("listen", "127.0.0.1:1162")
-        users = []
-        for ur in sr.items("v3_users"):
-            ur.check_keys({"name", "auth_protocol", "auth_key", "priv_protocol", "priv_key", "engine_id"})
-            users.append({k: (_secret(ur, k) if k.endswith("_key") else ur.text(k)) for k in ur.data})
-        snmp = SnmpConfig(None if listen == "off" else listen, tuple(sr.str_list("communities")) or ("public",),
-                          tuple(users), sr.integer("rcvbuf", 4 * 1024 * 1024, minimum=4096))
+    snmp = load_snmp(r.child("snmp"))
     sync = r.text("sqlite_synchronous", "full")
     if sync not in ("full", "normal"):
         r.fail("sqlite_synchronous", "expected full (fsync every commit) or normal")
-    collectors = CollectorsConfig()
-    cr = r.child("collectors")
-    if cr is not None:
-        cr.check_keys({"probes", "disk", "disk_interval", "max_concurrency", "snmp_devices", "snmp_interval"})
-        collectors = CollectorsConfig(cr.flag("probes", False), cr.flag("disk", False),
-                                      cr.duration("disk_interval", 300), cr.integer("max_concurrency", 32, minimum=1),
-                                      tuple(_snmp_device(dr) for dr in cr.items("snmp_devices")),
-                                      cr.duration("snmp_interval", 60))
-    mail = None
+    collectors = load_collectors(r.child("collectors"))
     mr = r.child("mail")
-    if mr is not None:
-        from watcher.collectors.mailbox import load_mail_config
-
-        mail = load_mail_config(mr, base)
+    mail = load_mail_config(mr, base) if mr is not None else None
     rr = r.child("report")
     report = load_report_config(rr) if rr is not None else ReportConfig()
     sinks = None
@@ -288,15 +208,16 @@ def load_service(p: Path) -> ServiceConfig:
     if skr is not None:
         from watcher.config.sinks import load_sinks
 
-        sinks = load_sinks(skr, _secret)
+        sinks = load_sinks(skr, secret_setting)
     from watcher.api.console_auth import load_console
 
     return ServiceConfig(
         collectors=collectors, mail=mail, report=report, sinks=sinks, console=load_console(r.child("console")),
-        feeds=load_feeds(r), heartbeat=load_heartbeat(r, _secret),
+        feeds=load_feeds(r), heartbeat=load_heartbeat(r, secret_setting),
         path=p.resolve(), rules_path=rules_path, inventory_path=inventory_path,
         listen=r.text("listen", "127.0.0.1:8080"), db_url=db, public_url=r.text("public_url", ""),
-        secret_key=_secret(r, "secret_key"), max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
+        secret_key=secret_setting(r, "secret_key"),
+        max_body_bytes=r.integer("max_body_bytes", 10 * 1024 * 1024, minimum=1024),
         engine_tick=r.duration("engine_tick", 1.0), workers=r.integer("workers", 1, minimum=1),
         sqlite_synchronous=sync, ingest_retry_window=r.duration("ingest_retry_window", 120.0),
         header_timeout=_positive(r, "header_timeout", 15.0), body_timeout=_positive(r, "body_timeout", 30.0),
