@@ -4,8 +4,10 @@ name, the pages) on the real app with a real SQLite store."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from tests.test_api import Api, Start, event
 from watcher.api import console
 from watcher.api import console_auth as ca
 from watcher.config import load_config
+from watcher.store.status import publish_status, read_figures
 
 NOW = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)  # 11:00 in Warsaw
 DEMO = load_config(ROOT / "watcher.yaml")
@@ -185,6 +188,33 @@ async def test_pages_need_a_signed_in_agent(start: Start) -> None:
         async with api.client.get(path, allow_redirects=False) as resp:
             assert resp.status == 200, path
             assert "Anna Kowalczyk" in await resp.text() or path == "/console/live"
+
+
+async def test_health_and_unbound_pages_show_the_figures_the_leader_published(start: Start) -> None:
+    """Whichever worker or replica answers, the pages show the engine's published figures (the
+    same as /metrics and /api/v1/stats), not the copy of the engine in this process's memory."""
+    api = await _console(start)
+    await _sign_in(api)
+    status, body = await api.post("/api/v1/events", [event("LinkDown", client="acme", site="acme-krk", ifIndex="1"),
+                                                     event("Custom", client="nobody")])
+    assert status == 200, body
+    await api.wait_for(lambda: _first(api), "the outage ticket")
+
+    async def published() -> Any:
+        st = (await asyncio.to_thread(read_figures, api.rt.store)).status
+        return st if st is not None and st.cursor >= 2 else None
+
+    st = await api.wait_for(published, "the leader to publish its figures")
+    assert (st.open_tickets, st.unbound) == (1, 1)
+    # a later leader's figures (a higher epoch, so this process's heartbeats do not overwrite them)
+    publish_status(api.rt.store, replace(st, epoch=10**9, cursor=424242, open_tickets=17, unbound=5))
+    async with api.client.get("/console/health") as resp:
+        page = await resp.text()
+    assert "cursor=424242" in page and "=17</p>" in page, page
+    assert api.rt.worker.cursor < 424242
+    async with api.client.get("/console/unbound") as resp:
+        page = await resp.text()
+    assert "(5)" in page and "nobody" in page, page
 
 
 async def test_writes_are_same_origin_json_in_the_agents_name(start: Start) -> None:

@@ -1,15 +1,24 @@
-"""Hot reload: a broken new file is rejected with its error, the old configuration stays."""
+"""Hot reload: a broken new file is rejected with its error, the old configuration stays; a
+valid one is swapped in whole, and the collectors run on its inventory."""
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import signal
+from contextlib import AsyncExitStack
 from pathlib import Path
 
+import pytest
 import yaml
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from tests.proc import WatcherProcess
 from tests.servers import HttpReceiver, SmtpServer, free_port
+from tests.test_api import INVENTORY, Api, app_in
 from tests.test_e2e import write_config
+from watcher.config import ConfigError
 
 
 def test_reload_rejects_broken_rules_and_keeps_serving(tmp_path: Path) -> None:
@@ -43,3 +52,82 @@ def test_reload_rejects_broken_rules_and_keeps_serving(tmp_path: Path) -> None:
             assert status == 200, body
         finally:
             w.stop()
+
+
+async def _office(hits: list[str]) -> TestServer:
+    """An office's portal that answers the probes (and counts them)."""
+    async def portal(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(text="portal ok")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", portal)
+    server = TestServer(app)
+    await server.start_server()
+    return server
+
+
+async def test_reload_starts_probing_a_site_the_new_inventory_adds(tmp_path: Path) -> None:
+    hits: list[str] = []
+    async with AsyncExitStack() as stack:
+        office = await _office(hits)
+        stack.push_async_callback(office.close)
+        api: Api = await app_in(tmp_path, stack, collectors={"probes": True})
+        rt = api.rt
+        old, old_collectors = rt.config, rt.collectors
+        assert old_collectors is not None
+        inventory = copy.deepcopy(INVENTORY)
+        inventory["clients"][1]["sites"].append({"id": "beta-gdn", "name": "Gdańsk office", "probes": [
+            {"type": "http", "target": f"http://127.0.0.1:{office.port}/beta", "interval": "0.5s",
+             "timeout": "0.5s", "retries": 0, "expect": "portal ok"}]})
+        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(inventory, allow_unicode=True))
+
+        status, body = await api.post("/api/v1/reload", {})
+        assert status == 200, body
+        new = rt.config
+        assert new is not old and new.inventory.sites["beta-gdn"].probes
+        assert new.service == old.service, "the service settings stay as started"
+        # one reference swapped: every part reads the same configuration
+        assert rt.worker.config is new and rt.live.config is new
+        assert rt.collectors is not None and rt.collectors is not old_collectors
+        await api.wait_for(lambda: _true(bool(hits)), "the new site's probe to reach its office")
+        assert set(hits) == {"/beta"}
+        # the engine took the new inventory: an event about the new office binds to it
+        status, body = await api.post("/api/v1/events", [{"labels": {"alertname": "Custom", "client": "beta",
+                                                                     "site": "beta-gdn"}}])
+        assert status == 200, body
+        head = api.stored()
+        await api.wait_for(lambda: _true(rt.worker.cursor >= head), "the engine to handle the event")
+        assert (await api.get("/api/v1/unbound"))[1]["events"] == 0
+
+        # new rules alone: swapped in, and the collectors go on (they remember which probes fail)
+        running = rt.collectors
+        rules = tmp_path / "rules.yaml"
+        rules.write_text(rules.read_text().replace("name: other\n", "name: everything-else\n"))
+        again = await rt.reload()
+        assert rt.config is again and "everything-else" in {r.name for r in again.rules.rules}
+        assert rt.collectors is running
+
+
+async def test_a_broken_file_changes_nothing(tmp_path: Path) -> None:
+    async with AsyncExitStack() as stack:
+        api: Api = await app_in(tmp_path, stack, collectors={"probes": True})
+        rt = api.rt
+        await api.wait_for(lambda: _true(rt.worker.leader), "the engine to lead")
+        old, old_collectors, engine = rt.config, rt.collectors, rt.worker.engine
+        inventory = copy.deepcopy(INVENTORY)
+        inventory["clients"][1]["sites"][0]["colour"] = "red"
+        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(inventory, allow_unicode=True))
+
+        with pytest.raises(ConfigError, match="colour"):
+            await rt.reload()
+        status, body = await api.post("/api/v1/reload", {})
+        assert status == 400 and "inventory.yaml" in body["error"] and "colour" in body["error"], body
+        assert rt.config is old and rt.worker.config is old
+        assert rt.collectors is old_collectors, "the collectors were not restarted"
+        await asyncio.sleep(0.3)  # a few engine batches
+        assert rt.worker.engine is engine, "the engine was rebuilt"
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tests.test_sinks_recorded import ticket, write_watcher
 from watcher.config import Config, load_config
-from watcher.model import Callback, TimelineEntry
+from watcher.model import Callback, NotificationRecord, TimelineEntry
 from watcher.sinks import plan, queue
 from watcher.sinks.text import Texts
 from watcher.store import Store
@@ -80,9 +80,8 @@ def test_texts_in_the_client_language_with_phones_and_deadline(config: Config) -
     tk = ticket()
     tk.react_by = tk.opened_at + timedelta(hours=4)
     tk.callbacks.append(Callback("jan", datetime.now(UTC)))
-    doc = tk.to_dict()
-    doc["notifications"] = [{"to": "jan", "kind": "opened"}]
-    t = Texts(config, doc)
+    tk.notifications = [NotificationRecord("jan", "opened", tk.opened_at)]
+    t = Texts(config, tk)
     assert t.subject() == "[watcher T-000001] Internet outage: Krakow office"
     body = t.body()
     assert "Where: ACME, Krakow office" in body
@@ -90,9 +89,9 @@ def test_texts_in_the_client_language_with_phones_and_deadline(config: Config) -
     assert "Waiting for a call back: Jan, phone +48 600 100 200" in body
     assert f"React by (SLA standard): {tk.react_by.strftime('%Y-%m-%d %H:%M')} UTC" in body
     assert t.comment("callback:jan") == "Jan asks to be called back: +48 600 100 200."
-    doc.update(status="resolved", resolved_at=doc["opened_at"], resolved_by="rt:anna")
-    doc["notifications"].append({"to": "jan", "kind": "resolved"})
-    assert "The all-clear goes to: Jan" in Texts(config, doc).resolution()
+    tk.status, tk.resolved_at, tk.resolved_by = "resolved", tk.opened_at, "rt:anna"
+    tk.notifications.append(NotificationRecord("jan", "resolved", tk.opened_at))
+    assert "The all-clear goes to: Jan" in Texts(config, tk).resolution()
 
 
 def test_queue_keeps_each_fact_once_and_one_ticket_in_order(db_url: str, tmp_path: Path) -> None:

@@ -125,9 +125,11 @@ def test_engine_state_round_trip(store: Store) -> None:
     state = {"version": 1, "clock": 1.5, "alerts": [["fp", {"site": "acme-krk"}, "firing"]], "name": "Łódź"}
     store.commit_batch(7, state, [], [], T0)
     assert store.load_engine() == (7, state)
+    assert store.engine_doc() == {"version": 1, "clock": 1.5, "name": "Łódź"}  # without the rows kept apart
     store.commit_batch(9, {"version": 1, "clock": 2.0}, [], [], T0 + 1)
     assert store.load_engine() == (9, {"version": 1, "clock": 2.0})
     assert store.load_engine("replica-2") == (0, None)  # engines are kept apart by name
+    assert store.engine_doc("replica-2") == {}
 
 
 def test_commit_batch_writes_tickets_and_notices(store: Store) -> None:
@@ -144,6 +146,10 @@ def test_commit_batch_writes_tickets_and_notices(store: Store) -> None:
     doc = store.get_ticket("T-000001")
     assert doc is not None and doc["status"] == "acknowledged" and doc["acknowledged_at"] == "2026-11-02T08:22:00Z"
     assert count(store, tickets) == 1
+    # typed, as the notifier and the helpdesk sinks read it: the ticket the engine wrote
+    assert store.ticket("T-000001") == tk and store.ticket("T-000404") is None
+    due = {(i.kind, i.recipient) for i in store.due(T0 + 2, 10)}
+    assert due == {("opened", "jan.kowalski"), ("office_check", "office:acme-krk")}
 
 
 def test_commit_batch_is_atomic(store: Store) -> None:

@@ -1,8 +1,11 @@
 """The one place that wires everything together, and ``watcher serve``.
 
-Start order: store (migrations) -> engine worker (state from the store) -> ingest writer
--> notify dispatcher -> HTTP and SNMP listeners.  Stop order is the reverse, so in-flight
-requests finish, the engine commits what it took, and nothing owed is lost.
+Start order (``build_app``, one part each in aiohttp's ``cleanup_ctx``): store (migrations)
+-> link key -> notify dispatcher -> engine worker (state from the store) -> ingest writer ->
+the handlers' ``Runtime`` -> report scheduler -> helpdesk sinks -> self-watch -> collectors
+and the SNMP receiver; the HTTP listener opens last.  Stop order is the reverse, also when a
+part fails to start: in-flight requests finish, collectors stop feeding the inbox, the
+engine commits what it took and gives up its lead, and nothing owed is lost.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -28,6 +31,7 @@ from watcher.api.http import read_auth, routes
 from watcher.collectors.running import run_collectors
 from watcher.config import Config, load_config
 from watcher.ingest import submit_events
+from watcher.live import Live
 from watcher.metrics import Metrics
 from watcher.model import Event
 from watcher.notify.outbox import Dispatcher
@@ -36,6 +40,10 @@ from watcher.report.send import Scheduler
 from watcher.runtime import RUNTIME, Runtime
 from watcher.selfwatch import watching
 from watcher.store import Store, keys
+from watcher.tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    from watcher.sinks.worker import SinkService
 
 log = logging.getLogger("watcher")
 
@@ -60,81 +68,184 @@ def _secret(config: Config, store: Store) -> bytes:
 
 def build_app(config: Config, metrics: Metrics | None = None, primary: bool = True) -> web.Application:
     """The whole service as an aiohttp application; ``primary`` also runs the collectors and
-    the SNMP receiver (one worker of several does)."""
+    the SNMP receiver (one worker of several does).
+
+    Every running part is a small async generator in ``app.cleanup_ctx``, in start order:
+    aiohttp starts them one after the other and, on stop or when one fails to start, stops
+    the ones that started in reverse order.
+    """
     app = web.Application(client_max_size=config.service.max_body_bytes + 1024, middlewares=[read_auth])
-    metrics = metrics or Metrics()
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        store = await asyncio.to_thread(Store, config.service.db_url, config.service.sqlite_synchronous)
-        secret = await asyncio.to_thread(_secret, config, store)
-        dispatcher = Dispatcher(config, store, metrics, secret)
-        worker = EngineWorker(config, store, metrics, dispatcher.wake, tick=config.service.engine_tick)
-        ingestor = Ingestor(store, worker)
-        await worker.start()
-        await ingestor.start()
-        if config.service.notify.enabled:
-            await dispatcher.start()
-        reports = Scheduler(config, store, dispatcher.wake) if primary and config.service.report.schedule else None
-        if reports is not None:
-            await reports.start()
-        rt = Runtime(config, store, metrics, ingestor, worker, _auth(config), secret, time.time())
-        sinks = await _start_sinks(config, rt, primary)
-
-        def reload() -> None:
-            # rules and inventory are reloaded; the service settings stay as started (with CLI overrides)
-            new = replace(load_config(config.service.path), service=rt.config.service)
-            worker.reload(new)
-            rt.config = new
-            dispatcher.config = new
-            if reports is not None:
-                reports.config = new
-            if sinks is not None:
-                sinks.config = new
-            log.info("configuration reloaded: %d rules, %d clients", len(new.rules.rules),
-                     len(new.inventory.clients))
-
-        rt.reload = reload
-        app[RUNTIME] = rt
-        async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(watching(rt, lambda events: _store_events(rt, events)))
-            rt.collectors = await stack.enter_async_context(
-                run_collectors(config, lambda events: _store_events(rt, events), primary))
-            yield
-        # within STOP_DEADLINE in all: the listener is closed already, requests had their seconds
-        await ingestor.stop(timeout=1.0)
-        await worker.stop(timeout=2.5)
-        await asyncio.to_thread(store.release_lead)  # another replica may lead from now on
-        if reports is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(reports.stop(), 1.0)
-        if sinks is not None:
-            with contextlib.suppress(TimeoutError):  # a call cut off is retried from its queue
-                await asyncio.wait_for(sinks.stop(), 1.0)
-        await dispatcher.stop(timeout=1.0)
-        store.close()
-
-    app.cleanup_ctx.append(lifecycle)
+    parts = _Parts(config, metrics or Metrics(), primary)
+    app.cleanup_ctx.extend([parts.store_part, parts.secret_part, parts.dispatcher_part, parts.worker_part,
+                            parts.ingestor_part, parts.runtime_part, parts.reports_part, parts.sinks_part,
+                            parts.selfwatch_part, parts.collectors_part])
     routes(app)
     health.routes(app)
     return app
 
 
-async def _start_sinks(config: Config, rt: Runtime, primary: bool) -> Any:
-    """The helpdesk ticket systems of watcher.yaml's ``sinks:`` (only the primary worker polls them)."""
-    if config.service.sinks is None or not config.service.sinks.systems:
-        return None
-    from watcher.sinks.worker import SinkService
+class _Parts:
+    """The parts of one service and what they hand each other while they start.
 
-    sinks = SinkService(config, rt.store, rt.metrics, rt.ingestor.submit, poll=primary)
-    await sinks.start()
-    rt.sinks = sinks
-    log.info("helpdesk ticket systems: %s", ", ".join(s.name for s in config.service.sinks.systems))
-    return sinks
+    Each ``*_part`` starts one thing, yields while the service runs, and stops it: the
+    attributes a part sets are there for the parts after it.  Stop deadlines add up to less
+    than STOP_DEADLINE with the HTTP runner's own shutdown: the listener is closed already,
+    requests had their seconds.  Every part reads the configuration from ``live``, the one
+    reference ``reload`` swaps.
+    """
+
+    def __init__(self, config: Config, metrics: Metrics, primary: bool) -> None:
+        self.live = Live(config)
+        self.metrics = metrics
+        self.primary = primary
+        self.store: Store
+        self.secret: bytes
+        self.dispatcher: Dispatcher
+        self.worker: EngineWorker
+        self.ingestor: Ingestor
+        self.rt: Runtime
+        self.reports: Scheduler | None = None
+        self.sinks: SinkService | None = None
+        self._collectors: contextlib.AsyncExitStack | None = None
+        self._reloading = asyncio.Lock()  # one reload at a time, and none while the collectors stop
+        self._stopping = False
+
+    @property
+    def config(self) -> Config:
+        return self.live.config
+
+    async def store_part(self, app: web.Application) -> AsyncIterator[None]:
+        self.store = await asyncio.to_thread(Store, self.config.service.db_url, self.config.service.sqlite_synchronous)
+        yield
+        self.store.close()
+
+    async def secret_part(self, app: web.Application) -> AsyncIterator[None]:
+        self.secret = await asyncio.to_thread(_secret, self.config, self.store)
+        yield
+
+    async def dispatcher_part(self, app: web.Application) -> AsyncIterator[None]:
+        self.dispatcher = Dispatcher(self.live, self.store, self.metrics, self.secret)
+        if self.config.service.notify.enabled:
+            await self.dispatcher.start()
+        yield
+        await self.dispatcher.stop(timeout=1.0)
+
+    async def worker_part(self, app: web.Application) -> AsyncIterator[None]:
+        self.worker = EngineWorker(self.live, self.store, self.metrics, self.dispatcher.wake,
+                                   tick=self.config.service.engine_tick)
+        await self.worker.start()
+        yield
+        await self.worker.stop(timeout=2.5)
+        await asyncio.to_thread(self.store.release_lead)  # another replica may lead from now on
+
+    async def ingestor_part(self, app: web.Application) -> AsyncIterator[None]:
+        self.ingestor = Ingestor(self.store, self.worker)
+        await self.ingestor.start()
+        yield
+        await self.ingestor.stop(timeout=1.0)
+
+    async def runtime_part(self, app: web.Application) -> AsyncIterator[None]:
+        """What the handlers read (``app[RUNTIME]``): nothing to stop."""
+        self.rt = Runtime(self.live, self.store, self.metrics, self.ingestor, self.worker, _auth(self.config),
+                          self.secret, time.time(), self.reload)
+        app[RUNTIME] = self.rt
+        yield
+
+    async def reports_part(self, app: web.Application) -> AsyncIterator[None]:
+        if self.primary and self.config.service.report.schedule:
+            self.reports = Scheduler(self.live, self.store, self.dispatcher.wake)
+            await self.reports.start()
+        yield
+        if self.reports is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.reports.stop(), 1.0)
+
+    async def sinks_part(self, app: web.Application) -> AsyncIterator[None]:
+        """The helpdesk ticket systems of watcher.yaml's ``sinks:`` (only the primary worker polls them)."""
+        systems = self.config.service.sinks
+        if systems is not None and systems.systems:
+            from watcher.sinks.worker import SinkService
+
+            self.sinks = SinkService(self.live, self.store, self.metrics, self.ingestor.submit, poll=self.primary)
+            await self.sinks.start()
+            self.rt.sinks = self.sinks
+            log.info("helpdesk ticket systems: %s", ", ".join(s.name for s in systems.systems))
+        yield
+        if self.sinks is not None:
+            with contextlib.suppress(TimeoutError):  # a call cut off is retried from its queue
+                await asyncio.wait_for(self.sinks.stop(), 1.0)
+
+    async def selfwatch_part(self, app: web.Application) -> AsyncIterator[None]:
+        rt = self.rt
+        async with watching(rt, lambda events: _store_events(rt, events)):
+            yield
+
+    async def collectors_part(self, app: web.Application) -> AsyncIterator[None]:
+        """The collectors and the SNMP receiver, on the inventory in force (a reload restarts them)."""
+        await self._start_collectors(self.config)
+        yield
+        async with self._reloading:
+            self._stopping = True
+            await self._stop_collectors()
+
+    async def _start_collectors(self, config: Config) -> None:
+        rt = self.rt
+        stack = contextlib.AsyncExitStack()
+        rt.collectors = await stack.enter_async_context(
+            run_collectors(config, lambda events: _store_events(rt, events), self.primary))
+        self._collectors = stack
+
+    async def _stop_collectors(self) -> None:
+        stack, self._collectors = self._collectors, None
+        self.rt.collectors = None
+        if stack is not None:
+            await stack.aclose()
+
+    async def reload(self) -> Config:
+        """Read the rules, the inventory and the rest of the files again, off the event loop;
+        only when all of it is valid, restart the collectors on it and swap it in.
+
+        The service settings stay as started (with the command line's overrides).  An invalid
+        file raises its error (file, line, key) and changes nothing.  The collectors restart
+        only when more than the rules changed (a restart forgets which probes were failing and
+        since when); collectors that cannot start on the new configuration are started again
+        on the old one, which stays in force.
+        """
+        async with self._reloading:
+            if self._stopping:
+                raise RuntimeError("the service is stopping")
+            old = self.live.config
+            new = await asyncio.to_thread(_read_again, old)
+            if replace(new, rules=old.rules) != old:
+                await self._stop_collectors()
+                try:
+                    await self._start_collectors(new)
+                except Exception:
+                    log.exception("the collectors cannot start on the new configuration; restarting them on the old")
+                    await self._start_collectors(old)
+                    raise
+            self.live.config = new  # the one swap: the worker, notifier, reports, sinks and API read it
+            self.worker.wake()  # the engine takes the new rules and inventory with its next batch
+        log.info("configuration reloaded: %d rules, %d clients", len(new.rules.rules), len(new.inventory.clients))
+        return new
+
+
+def _read_again(old: Config) -> Config:
+    """The configuration files as they are now, with the service settings ``old`` started with."""
+    return replace(load_config(old.service.path), service=old.service)
 
 
 async def _store_events(rt: Runtime, events: list[Event]) -> None:
     """The sink of every built-in collector: the same way into the inbox as HTTP ingest."""
     await submit_events(rt.ingestor, events, metrics=rt.metrics, observe=rt.observe)
+
+
+async def _reload_logged(rt: Runtime) -> None:
+    """SIGHUP: reload, and say in the log what came of it (no one else is there to answer)."""
+    try:
+        await rt.reload()
+    except Exception as exc:
+        log.error("reload rejected, the old configuration stays in force: %s", exc)
 
 
 def serve(config: Config, listen: str | None = None, db: str | None = None, snmp_listen: str | None = None,
@@ -251,7 +362,11 @@ async def _serve(config: Config, sock: socket.socket | None = None, primary: boo
     # body_timeout (watcher.api.common.read_body): half-open connections do not pile up
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0, access_log=None,
                            keepalive_timeout=config.service.header_timeout)
-    await runner.setup()
+    try:
+        await runner.setup()
+    except BaseException:  # a part that failed to start: stop the ones that started, in reverse
+        await runner.cleanup()
+        raise
     if sock is None:
         host, _, port = config.service.listen.rpartition(":")
         site: web.BaseSite = web.TCPSite(runner, host or "127.0.0.1", int(port))
@@ -270,12 +385,12 @@ async def _serve(config: Config, sock: socket.socket | None = None, primary: boo
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    reloads: set[asyncio.Task[None]] = set()
+
     def on_hup() -> None:
-        rt = app[RUNTIME]
-        try:
-            rt.reload()
-        except Exception as exc:
-            log.error("reload rejected, the old configuration stays in force: %s", exc)
+        task = asyncio.create_task(_reload_logged(app[RUNTIME]), name="reload")
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
 
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, on_hup)
@@ -287,6 +402,8 @@ async def _serve(config: Config, sock: socket.socket | None = None, primary: boo
         await stop.wait()
     log.info("stopping")
     _watchdog(STOP_DEADLINE)
+    for task in list(reloads):
+        await cancel_and_wait(task, timeout=0.5)
     await runner.cleanup()
     if announce:
         print("watcher stopped", file=sys.stderr, flush=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,11 +22,8 @@ from watcher.collectors.formats import metric_sources
 from watcher.metrics import Metrics
 from watcher.model import Event
 from watcher.pipeline import Ingestor
+from watcher.runtime import Observe
 from watcher.store import InboxRow
-
-Observer = Callable[[list[Event], float], None]
-"""Sees every event received, re-sends included, with the time of receipt
-(``watcher.feeds.FeedWatch.observe``)."""
 
 NO_WINDOW = ("", 0.0)
 
@@ -52,7 +49,7 @@ class Submitted:
 
 
 async def submit_events(ingestor: Ingestor, events: list[Event], *, metrics: Metrics,
-                        observe: Observer | None = None,
+                        observe: Observe | None = None,
                         windows: Sequence[tuple[str, float]] | None = None) -> Submitted:
     """Store ``events`` durably in the inbox; returns once they are committed.
 

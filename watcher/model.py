@@ -19,6 +19,8 @@ NotificationKind = Literal["opened", "planned", "advice", "resolved", "escalated
 NOTIFICATION_KINDS: tuple[str, ...] = ("opened", "planned", "advice", "resolved", "escalated", "office_check",
                                        "reaction_missed", "resolution_missed", "disk_review",
                                        "failure_confirmed")
+OutboxKind = NotificationKind | Literal["report"]
+"""What an outbox row delivers: a ticket's notice, or a client's monthly report (watcher.report.send)."""
 
 
 class EventError(ValueError):

@@ -30,6 +30,7 @@ import orjson
 
 from watcher import guard
 from watcher.config import Config
+from watcher.live import Live
 from watcher.logs import TicketLog
 from watcher.metrics import Metrics
 from watcher.model import Event, EventError, Op, op_from_dict
@@ -156,9 +157,9 @@ def _dt(ts: float) -> datetime:
 class EngineWorker:
     """The one consumer of the inbox: the engine, its state and its outputs in the store."""
 
-    def __init__(self, config: Config, store: Store, metrics: Metrics, on_notices: Callable[[], None],
+    def __init__(self, config: Config | Live, store: Store, metrics: Metrics, on_notices: Callable[[], None],
                  tick: float = 1.0, batch: int = 5000, clock: Callable[[], float] = time.time) -> None:
-        self.config = config
+        self.live = Live.of(config)
         self.store = store
         self.metrics = metrics
         self.on_notices = on_notices
@@ -173,7 +174,7 @@ class EngineWorker:
         self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._pending_rules: Config | None = None
+        self._engine_config: Config | None = None  # the configuration the engine was built with
         self._results: dict[int, dict[str, Any]] = {}
         self._seen_open: set[str] = set()
         self._unwritten: dict[str, Any] = {}
@@ -188,6 +189,11 @@ class EngineWorker:
         self.status = StatusPublisher(clock=clock)
         self.last_step = 0.0  # clock() at the end of the last batch that went through (a stall stops it)
 
+    @property
+    def config(self) -> Config:
+        """The configuration in force (a reload swaps it; the next batch rebuilds the engine)."""
+        return self.live.config
+
     async def start(self) -> None:
         await asyncio.to_thread(self._load)
         self._task = asyncio.create_task(self._run(), name="engine-worker")
@@ -198,7 +204,9 @@ class EngineWorker:
             self._primed.clear()
         self._unwritten.clear()
         self._unwritten_rows = 0
-        self.engine = Engine(self.config.rules, self.config.inventory, state)
+        cfg = self.config
+        self.engine = Engine(cfg.rules, cfg.inventory, state)
+        self._engine_config = cfg
         self.ticket_log.prime(self.engine.tickets.values())
         self._write_whole = inline
         self.guard.loaded(self.engine, *qstore.skipped_after(self.store, self.cursor))
@@ -232,11 +240,6 @@ class EngineWorker:
             for seq, ev in zip(seqs, events, strict=True):
                 if seq is not None and seq > self.cursor:
                     self._primed[seq] = ev
-
-    def reload(self, config: Config) -> None:
-        """Use new rules and inventory from the next batch on (built and validated by the caller)."""
-        self._pending_rules = config
-        self._wake.set()
 
     async def wait_for(self, seq: int, timeout: float = 30.0) -> dict[str, Any]:
         """The engine's result for the inbox row ``seq`` (an op), once it is committed.
@@ -369,11 +372,11 @@ class EngineWorker:
     def _step(self) -> bool:
         """One batch: returns True when it handled inbox rows (there may be more)."""
         started = time.perf_counter()
-        if self._pending_rules is not None:
-            cfg, self._pending_rules = self._pending_rules, None
+        cfg = self.config
+        if cfg is not self._engine_config:  # reloaded: new rules and inventory from this batch on
             state = self.engine.snapshot()
-            self.config = cfg
             self.engine = Engine(cfg.rules, cfg.inventory, state)
+            self._engine_config = cfg
             self._write_whole = True  # a rule that is gone drops its groups: rewrite them all
         tracing = self.guard.tracing(self.cursor)
         rows = self.store.read_inbox(self.cursor, 1 if tracing else self.batch)

@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
 log = logging.getLogger("watcher")
 
@@ -74,7 +74,7 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
 
-    def _on_signal(self, sig: int, _frame: Any) -> None:
+    def _on_signal(self, sig: int, _frame: FrameType | None) -> None:
         if sig != signal.SIGHUP:
             self._stopping = True
         self.forward(sig)

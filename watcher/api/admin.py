@@ -129,7 +129,7 @@ async def post_reload(request: web.Request) -> web.Response:
     if err is not None:
         return err
     try:
-        rt.reload()
+        await rt.reload()
     except Exception as exc:
         return error(400, f"configuration rejected, the old one stays in force: {exc}")
     return json_response({"status": "success"})

@@ -39,8 +39,10 @@ import jinja2
 from aiohttp import web
 
 from watcher.api import console_auth as ca
+from watcher.api import health
 from watcher.config import Config
 from watcher.model import EventError, format_time, parse_time, utcnow
+from watcher.store.status import read_figures
 
 log = logging.getLogger(__name__)
 
@@ -456,17 +458,17 @@ async def get_ticket(request: web.Request) -> web.Response:
 async def get_silences(request: web.Request) -> web.Response:
     agent, lang = await _guarded(request)
     rt = _rt(request)
-    engine = rt.worker.engine
+    state = await asyncio.to_thread(rt.store.engine_doc)  # as the leader committed it, from any replica
     now = utcnow()
     silences = []
-    for s in list(getattr(engine, "silences", [])):
+    for s in state.get("silences", []):
         if s.get("end", 0) < now.timestamp():
             continue
         silences.append({"id": s.get("id"), "matchers": s.get("matchers", {}), "comment": s.get("reason", ""),
                          "mute": s.get("mute"), "from": _ts_local(s.get("start"), now),
                          "until": _ts_local(s.get("end"), now)})
     maints = []
-    for m in list(getattr(engine, "maintenances", [])):
+    for m in state.get("maintenances", []):
         if m.get("end", 0) < now.timestamp():
             continue
         zone = zone_of(rt.config, m.get("client"))
@@ -495,13 +497,12 @@ async def get_unbound(request: web.Request) -> web.Response:
     agent, lang = await _guarded(request)
     rt = _rt(request)
     now = utcnow()
-    ulog = getattr(rt.worker.engine, "unbound_log", None)
-    rows = None
-    if ulog is not None and callable(getattr(ulog, "rows", None)):
-        rows = [{"source": r[0], "key": r[1], "value": r[2], "count": r[3], "first": _ts_local(r[4], now),
-                 "last": _ts_local(r[5], now)} for r in ulog.rows()]
+    # the leader's list and count, as every worker and replica reads them
+    rows = [{"source": r[0], "key": r[1], "value": r[2], "count": r[3], "first": _ts_local(r[4], now),
+             "last": _ts_local(r[5], now)} for r in await asyncio.to_thread(health.unbound_rows, rt)]
+    status = (await asyncio.to_thread(read_figures, rt.store)).status
     ctx = {**_base(request, agent, lang, words(lang)["unbound"], "unbound"), "rows": rows,
-           "total": getattr(rt.worker.engine, "unbound", 0)}
+           "total": status.unbound if status else 0}
     return _html(page("unbound.html", **ctx))
 
 
@@ -548,9 +549,11 @@ async def get_health(request: web.Request) -> web.Response:
     traps = rt.collectors.trap_stats() if rt.collectors is not None else None
     snmp = {k: traps.get(k, 0) for k in ("received", "rejected_community", "rejected_v3", "sink_errors",
                                          "dropped")} if traps is not None else None
+    # the engine's figures as its leader published them: the same whichever worker or replica answers
+    status = (await asyncio.to_thread(read_figures, rt.store)).status
     ctx = {**_base(request, agent, lang, words(lang)["health"], "health"), "jobs": jobs, "snmp": snmp,
-           "engine": {"leader": rt.worker.leader, "cursor": rt.worker.cursor,
-                      "open": len(rt.worker.engine.tickets)}}
+           "engine": {"leader": rt.worker.leader, "cursor": status.cursor if status else 0,
+                      "open": status.open_tickets if status else 0}}
     return _html(page("health.html", **ctx))
 
 

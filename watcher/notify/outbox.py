@@ -33,8 +33,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from watcher.config import Config
+from watcher.live import Live
 from watcher.metrics import Metrics
-from watcher.model import format_time
+from watcher.model import Ticket, format_time
 from watcher.notify import links
 from watcher.notify.render import Message, RenderError, render
 from watcher.notify.sender import SendResult, send
@@ -154,9 +155,9 @@ class OutcomeWriter:
 class Dispatcher:
     """Claims due outbox rows and delivers them, a few at a time."""
 
-    def __init__(self, config: Config, store: Store, metrics: Metrics, secret: bytes,
+    def __init__(self, config: Config | Live, store: Store, metrics: Metrics, secret: bytes,
                  clock: Callable[[], float] = time.time, concurrency: int = 8) -> None:
-        self.config = config
+        self.live = Live.of(config)
         self.store = store
         self.metrics = metrics
         self.secret = secret
@@ -174,6 +175,11 @@ class Dispatcher:
         # the shared default pool, a mark would wait, and a crash in that wait repeats a send
         self._marks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="outbox-marks")
         self.outcomes = OutcomeWriter(store, self._marks)
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force (read at each use: a reload swaps it)."""
+        return self.live.config
 
     async def start(self) -> None:
         now = self.clock()
@@ -284,23 +290,23 @@ class Dispatcher:
                 await self._dead(item, "no such report, or its client has no coordinator address")
                 return None
             return Recipient(made[1], made[0], None), made[2]
-        doc = await asyncio.to_thread(self.store.get_ticket, item.ticket_id)
-        if doc is None:
+        tk = await asyncio.to_thread(self.store.ticket, item.ticket_id)
+        if tk is None:
             await self._dead(item, "ticket not found")
             return None
-        recipient = resolve_recipient(self.config, doc["client"], item.recipient)
+        recipient = resolve_recipient(self.config, tk.client, item.recipient)
         if recipient is None or not recipient.urls:
             await self._dead(item, "no address for this recipient")
             return None
-        if (doc.get("details") or {}).get("problem") == "server_down" and item.kind in ("opened", "planned"):
+        if tk.details.get("problem") == "server_down" and item.kind in ("opened", "planned"):
             # mail into the server that is down cannot arrive: only the other channels
-            urls = mail.independent_urls(recipient.urls, mail.mail_domains(self.config.inventory, doc["client"]))
+            urls = mail.independent_urls(recipient.urls, mail.mail_domains(self.config.inventory, tk.client))
             if not urls:
                 await self._dead(item, "every channel goes through the mail server that is down: on the call list")
                 return None
             recipient = Recipient(urls, recipient.language, recipient.person)
         try:
-            message = render(item.kind, recipient.language, self._context(doc, item, recipient, now),
+            message = render(item.kind, recipient.language, self._context(tk, item, recipient, now),
                              n.templates_dir)
         except RenderError as exc:
             log.error("cannot render %s for %s: %s", item.kind, item.ticket_id, exc)
@@ -369,27 +375,28 @@ class Dispatcher:
             log.warning("delivery to %s is failing (%s); retrying with backoff, logged again when it works",
                         item.recipient, result.error)
 
-    def _context(self, doc: dict[str, Any], item: OutboxItem, recipient: Recipient, now: float
-                 ) -> dict[str, Any]:
+    def _context(self, tk: Ticket, item: OutboxItem, recipient: Recipient, now: float) -> dict[str, Any]:
+        """What the templates read: the ticket in its JSON form (as the API shows it), the reader,
+        the client and site, the signed links and the time (watcher.notify.render)."""
         inv = self.config.inventory
-        client = inv.clients.get(doc["client"])
-        site = inv.sites.get(doc.get("site") or "")
+        client = inv.clients.get(tk.client)
+        site = inv.sites.get(tk.site or "")
         expires = datetime.fromtimestamp(now, UTC) + timedelta(seconds=self.config.service.notify.link_ttl)
         base = self.config.service.public_url.rstrip("/")
         link_map: dict[str, str] = {}
         if base:
             if item.kind in ("opened", "planned") and recipient.person and not item.recipient.startswith("office:"):
-                link_map["callback"] = f"{base}/l/" + links.sign(self.secret, "callback", doc["id"],
+                link_map["callback"] = f"{base}/l/" + links.sign(self.secret, "callback", tk.id,
                                                                  item.recipient, expires)
             if item.kind == "office_check":
                 for action in ("planned", "failure"):
-                    link_map[action] = f"{base}/l/" + links.sign(self.secret, action, doc["id"],
+                    link_map[action] = f"{base}/l/" + links.sign(self.secret, action, tk.id,
                                                                  item.recipient, expires)
         return {
-            "ticket": doc,
+            "ticket": tk.to_dict(),
             "person": recipient.person,
             "client": {"id": client.id, "name": client.name, "timezone": str(client.timezone)} if client
-            else {"id": doc["client"], "name": doc["client"]},
+            else {"id": tk.client, "name": tk.client},
             "site": {"id": site.id, "name": site.name} if site else None,
             "links": link_map,
             "now": format_time(datetime.fromtimestamp(now, UTC)),

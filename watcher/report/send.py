@@ -23,12 +23,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import select
 
 from watcher.config import Config
 from watcher.config.inventory import Client
+from watcher.live import Live
 from watcher.notify.render import Message
 from watcher.report import build, data, i18n, recommend, render
 from watcher.store import Store
@@ -37,7 +38,7 @@ from watcher.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-KIND = "report"
+KIND: Final = "report"
 
 
 def ticket_key(report_id: int) -> str:
@@ -199,13 +200,18 @@ class Scheduler:
     """Looks every ``report.interval`` for reports that are due (``run_once``) and wakes the
     dispatcher when it queued one."""
 
-    def __init__(self, config: Config, store: Store, wake: Callable[[], None],
+    def __init__(self, config: Config | Live, store: Store, wake: Callable[[], None],
                  clock: Callable[[], float] = time.time) -> None:
-        self.config = config
+        self.live = Live.of(config)
         self.store = store
         self.wake = wake
         self.clock = clock
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force (read at each run: a reload swaps it)."""
+        return self.live.config
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="report-scheduler")

@@ -10,11 +10,10 @@ a ticket is found again after a crash (``[watcher T-000123]``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from watcher.config import Config
-from watcher.model import parse_time
+from watcher.model import NotificationKind, Ticket
 
 _T: dict[str, dict[str, str]] = {
     "pl": {
@@ -45,22 +44,25 @@ _T: dict[str, dict[str, str]] = {
 }
 
 
-class Texts:
-    """Texts about one ticket document for one client (language and time zone from the inventory)."""
+TOLD: tuple[NotificationKind, ...] = ("opened", "planned", "office_check")  # the notices that tell of a problem
 
-    def __init__(self, config: Config, doc: dict[str, Any]) -> None:
+
+class Texts:
+    """Texts about one ticket for one client (language and time zone from the inventory)."""
+
+    def __init__(self, config: Config, ticket: Ticket) -> None:
         self.config = config
-        self.doc = doc
-        client = config.inventory.clients.get(doc["client"])
+        self.ticket = ticket
+        client = config.inventory.clients.get(ticket.client)
         self.client = client
         lang = (client.language if client else "en").split("-")[0]
         self.t = _T.get(lang, _T["en"])
         self.zone: ZoneInfo | None = client.timezone if client else None
 
-    def when(self, value: Any) -> str:
-        if not value:
+    def when(self, value: datetime | None) -> str:
+        if value is None:
             return "-"
-        dt: datetime = parse_time(value)
+        dt = value
         if self.zone is not None:
             dt = dt.astimezone(self.zone)
         return dt.strftime("%Y-%m-%d %H:%M %Z")
@@ -79,50 +81,47 @@ class Texts:
         return f"{p.name}, {self.t['phone']} {p.phone}" if p.phone else f"{p.name} ({self.t['no_phone']})"
 
     def subject(self) -> str:
-        return f"[watcher {self.doc['id']}] {self.doc.get('title', '')}"[:250]
+        return f"[watcher {self.ticket.id}] {self.ticket.title}"[:250]
 
     def body(self) -> str:
-        d, t = self.doc, self.t
-        site = self.config.inventory.sites.get(d.get("site") or "")
-        where = ", ".join(x for x in (self.client.name if self.client else d["client"],
-                                      site.name if site else d.get("site")) if x)
-        entity = d.get("entity") or {}
-        told = [n["to"] for n in d.get("notifications", []) if n["kind"] in ("opened", "planned", "office_check")]
+        tk, t = self.ticket, self.t
+        site = self.config.inventory.sites.get(tk.site or "")
+        where = ", ".join(x for x in (self.client.name if self.client else tk.client,
+                                      site.name if site else tk.site) if x)
+        told = [n.to for n in tk.notifications if n.kind in TOLD]
         lines = [
-            d.get("title", ""),
+            tk.title,
             "",
-            f"{t['what']}: {d.get('category')} ({entity.get('kind')} {entity.get('id')})",
+            f"{t['what']}: {tk.category} ({tk.entity_kind} {tk.entity_id})",
             f"{t['where']}: {where}",
-            f"{t['since']}: {self.when(d.get('opened_at'))}",
-            f"{t['affected']}: {', '.join(self.person(p) for p in d.get('affected', [])) or t['none']}",
+            f"{t['since']}: {self.when(tk.opened_at)}",
+            f"{t['affected']}: {', '.join(self.person(p) for p in tk.affected) or t['none']}",
             f"{t['told']}: {', '.join(self.person(p) for p in dict.fromkeys(told)) or t['none']}",
-            f"{t['callbacks']}: " + ("; ".join(self.person(c['person'], phone=True) for c in d.get("callbacks", []))
+            f"{t['callbacks']}: " + ("; ".join(self.person(c.person, phone=True) for c in tk.callbacks)
                                      or t["none"]),
         ]
-        sla = d.get("sla") or {}
-        if sla.get("react_by"):
-            lines.append(f"{t['sla'].format(tier=sla.get('tier'))}: {self.when(sla['react_by'])}")
-        if d.get("planned"):
+        if tk.react_by is not None:
+            lines.append(f"{t['sla'].format(tier=tk.sla_tier)}: {self.when(tk.react_by)}")
+        if tk.planned:
             lines.append(t["planned"])
-        if d.get("flapping"):
+        if tk.flapping:
             lines.append(t["flapping"])
-        lines.append(f"{t['watcher']}: {d['id']}")
+        lines.append(f"{t['watcher']}: {tk.id}")
         base = self.config.service.public_url.rstrip("/")
         if base:
-            lines.append(f"{base}/api/v1/tickets/{d['id']}")
+            lines.append(f"{base}/api/v1/tickets/{tk.id}")
         return "\n".join(lines) + "\n"
 
     def comment(self, key: str) -> str:
-        d, t = self.doc, self.t
-        sla = d.get("sla") or {}
+        tk, t = self.ticket, self.t
         if key == "planned":
             return t["planned"]
         if key == "flapping":
             return t["flapping"]
         if key == "escalated":
-            return t["escalated"].format(at=self.when(sla.get("escalated_at")), by=self.when(sla.get("resolve_by")))
+            return t["escalated"].format(at=self.when(tk.escalated_at), by=self.when(tk.resolve_by))
         if key == "ack":
-            return t["ack"].format(by=d.get("acknowledged_by") or "agent", at=self.when(d.get("acknowledged_at")))
+            return t["ack"].format(by=tk.acknowledged_by or "agent", at=self.when(tk.acknowledged_at))
         if key.startswith("callback:"):
             pid = key.split(":", 1)[1]
             p = self.config.inventory.people.get(pid)
@@ -130,18 +129,17 @@ class Texts:
             return t["callback"].format(name=p.name if p else pid, phone=phone)
         if key.startswith("evidence:"):
             fp = key.split(":", 1)[1]
-            entry = next((e for e in d.get("timeline", []) if e.get("fingerprint") == fp), None)
+            entry = next((e for e in tk.timeline if e.fingerprint == fp), None)
             if entry is None:
                 return t["evidence"].format(role="?", what=fp, at="-")
-            labels = entry.get("labels") or {}
+            labels = entry.labels or {}
             where = labels.get("host") or labels.get("instance") or labels.get("mailbox") or ""
-            what = entry["what"] + (f" [{where}]" if where else "")
-            return t["evidence"].format(role=t.get(entry.get("role", ""), entry.get("role", "")), what=what,
-                                        at=self.when(entry.get("at")))
+            what = entry.what + (f" [{where}]" if where else "")
+            return t["evidence"].format(role=t.get(entry.role, entry.role), what=what, at=self.when(entry.at))
         return key
 
     def resolution(self) -> str:
-        d, t = self.doc, self.t
-        owed = [n["to"] for n in d.get("notifications", []) if n["kind"] == "resolved"]
-        text = t["resolved"].format(at=self.when(d.get("resolved_at")), by=d.get("resolved_by") or t["by_monitoring"])
+        tk, t = self.ticket, self.t
+        owed = [n.to for n in tk.notifications if n.kind == "resolved"]
+        text = t["resolved"].format(at=self.when(tk.resolved_at), by=tk.resolved_by or t["by_monitoring"])
         return text + "\n" + t["all_clear"].format(who=", ".join(self.person(p) for p in owed) or t["none"]) + "\n"

@@ -21,7 +21,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -29,6 +29,7 @@ import orjson
 
 from watcher.config import Config
 from watcher.config.sinks import SinksConfig
+from watcher.live import Live
 from watcher.metrics import Metrics
 from watcher.model import Op, utcnow
 from watcher.sinks import build_sink, queue
@@ -49,10 +50,10 @@ def _after_create() -> None:
 
 
 class SinkService:
-    def __init__(self, config: Config, store: Store, metrics: Metrics,
-                 submit: Callable[[list[InboxRow]], Any], clock: Callable[[], float] = time.time,
-                 poll: bool = True) -> None:
-        self.config = config
+    def __init__(self, config: Config | Live, store: Store, metrics: Metrics,
+                 submit: Callable[[list[InboxRow]], Awaitable[list[int | None]]],
+                 clock: Callable[[], float] = time.time, poll: bool = True) -> None:
+        self.live = Live.of(config)
         self.store = store
         self.metrics = metrics
         self.submit = submit
@@ -63,6 +64,11 @@ class SinkService:
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._stopping = False
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force (read at each use: a reload swaps it)."""
+        return self.live.config
 
     @property
     def cfg(self) -> SinksConfig:
@@ -154,17 +160,17 @@ class SinkService:
     async def _call(self, sink: Sink[Any], job: queue.Job) -> str | None:
         """Make the job's call; returns None, "linked" (the job was closed with the link) or why
         no call was needed."""
-        doc = await asyncio.to_thread(self.store.get_ticket, job.ticket_id)
-        if doc is None:
+        tk = await asyncio.to_thread(self.store.ticket, job.ticket_id)
+        if tk is None:
             raise SinkError("ticket not found", retryable=False)
-        texts = Texts(self.config, doc)
+        texts = Texts(self.config, tk)
         link = await asyncio.to_thread(queue.get_link, self.store, job.ticket_id, job.sink)
         if job.action == "open":
             if link is not None:
                 return "already linked"
             ref = await sink.find(job.ticket_id)
             if ref is None:
-                ref = await sink.create(Draft(job.ticket_id, texts.subject(), texts.body(), doc["client"]), str(job.id))
+                ref = await sink.create(Draft(job.ticket_id, texts.subject(), texts.body(), tk.client), str(job.id))
                 _after_create()
                 log.info("%s ticket %s opened for %s", sink.name, ref.id, job.ticket_id)
             else:
@@ -181,7 +187,7 @@ class SinkService:
             return None
         if job.key in link.baseline:
             return "in the ticket's first text"
-        if job.key == "ack" and str(doc.get("acknowledged_by") or "").startswith(f"{sink.name}:"):
+        if job.key == "ack" and (tk.acknowledged_by or "").startswith(f"{sink.name}:"):
             return "acknowledged in this system"
         await sink.comment(ref, texts.comment(job.key), str(job.id))
         return None

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from alembic import command
@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import QueuePool
 
-from watcher.model import EngineDelta, Notice, Ticket, format_time
+from watcher.model import EngineDelta, Notice, OutboxKind, Ticket, format_time
 from watcher.store.schema import engine_parts, engine_state, inbox, link_uses, notifiers, op_results, outbox, tickets
 from watcher.store.status import EngineStatus, put_status
 from watcher.store.windows import windowed
@@ -73,9 +73,16 @@ class OutboxItem:
     id: int
     ticket_id: str
     recipient: str
-    kind: str
+    kind: OutboxKind
     attempts: int
     created_at: float
+
+
+def _outbox_item(r: Sequence[Any]) -> OutboxItem:
+    """An outbox row as the notifier takes it.  The kind is one this release or an earlier one
+    wrote; a kind it does not know (a newer release's) goes on to the renderer, which finds no
+    template for it and marks the row dead with that reason."""
+    return OutboxItem(int(r[0]), r[1], r[2], cast(OutboxKind, r[3]), int(r[4]), float(r[5]))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, synchronous: str) -> None:
@@ -248,6 +255,15 @@ class Store:
                 state.setdefault(kind, []).append(orjson.loads(data))
         return int(row[0]), state, int(row[2]), inline
 
+    def engine_doc(self, name: str = "main") -> dict[str, Any]:
+        """The engine's state as its leader last committed it, without the alerts, groups and
+        tickets kept as rows of their own: its silences, maintenances and counters, cheap
+        enough to read for a page from any worker or replica."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(engine_state.c.state).where(engine_state.c.name == name)).first()
+        doc: dict[str, Any] = orjson.loads(row[0]) if row is not None else {}
+        return doc
+
     def commit_batch(self, cursor: int, state: dict[str, Any] | EngineDelta, changed: Sequence[Ticket],
                      notices: Sequence[Notice], now: float, name: str = "main",
                      op_answers: dict[int, dict[str, Any]] | None = None, epoch: int | None = None,
@@ -416,6 +432,13 @@ class Store:
             self._merge_outbox(conn, docs)
         return docs
 
+    def ticket(self, ticket_id: str) -> Ticket | None:
+        """The ticket as the engine last wrote it, typed (the notifier and the helpdesk sinks
+        read it; the API shows ``get_ticket``, which adds each notice's delivery state)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(tickets.c.data).where(tickets.c.id == ticket_id)).first()
+        return Ticket.from_dict(orjson.loads(row[0])) if row is not None else None
+
     def get_ticket(self, ticket_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(tickets.c.data).where(tickets.c.id == ticket_id)).first()
@@ -471,7 +494,7 @@ class Store:
             if rows:
                 conn.execute(update(outbox).where(outbox.c.id.in_([r[0] for r in rows]))
                              .values(state="sending", claimed_at=now, claimed_by=owner))
-        return [OutboxItem(int(r[0]), r[1], r[2], r[3], int(r[4]), float(r[5])) for r in rows]
+        return [_outbox_item(r) for r in rows]
 
     def due(self, now: float, limit: int, lease: float = 120.0, skip: Sequence[int] = ()) -> list[OutboxItem]:
         """The notices a notifier could take now, without taking them (``claim`` does, just
@@ -482,7 +505,7 @@ class Store:
             q = q.where(outbox.c.id.not_in(list(skip)))
         with self.engine.connect() as conn:
             rows = conn.execute(q.order_by(outbox.c.due_at).limit(limit)).all()
-        return [OutboxItem(int(r[0]), r[1], r[2], r[3], int(r[4]), float(r[5])) for r in rows]
+        return [_outbox_item(r) for r in rows]
 
     def claim(self, ids: Sequence[int], now: float, owner: str, lease: float = 120.0) -> list[int]:
         """Claim those of ``ids`` that are still claimable; the ids this notifier now owns."""
