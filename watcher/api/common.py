@@ -19,7 +19,7 @@ from aiohttp.typedefs import Handler
 
 from watcher.api import guard, retries
 from watcher.api.auth import IngestAuth, check
-from watcher.model import Op, utcnow
+from watcher.model import op_json, utcnow
 from watcher.runtime import RUNTIME, Runtime
 from watcher.store import InboxRow
 
@@ -79,9 +79,8 @@ async def read_body(request: web.Request, rt: Runtime) -> bytes:
 async def submit_op(rt: Runtime, kind: str, args: dict[str, Any]) -> dict[str, Any]:
     """An operation through the inbox, like every change, so that replay gives the same tickets:
     the engine's answer once it is committed."""
-    op = Op(kind, utcnow(), args)
     row = InboxRow("op", "api", f"op|{uuid.uuid4().hex}", time.time(),
-                   orjson.dumps(op.to_dict()).decode())
+                   orjson.dumps(op_json(kind, utcnow(), args)).decode())
     seqs = await rt.ingestor.submit([row])
     seq = seqs[0]
     assert seq is not None
