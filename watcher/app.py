@@ -50,7 +50,7 @@ log = logging.getLogger("watcher")
 def _auth(config: Config) -> dict[str, IngestAuth]:
     out = {}
     for name, a in config.service.auth.items():
-        out[name] = IngestAuth(kind=a.kind, token=a.token or None,  # type: ignore[arg-type]
+        out[name] = IngestAuth(kind=a.kind, token=a.token or None,
                                username=a.username or None, password=a.password or None,
                                secret=a.secret or None, max_skew=int(a.max_skew))
     return out

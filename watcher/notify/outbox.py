@@ -53,7 +53,7 @@ DEAD_AFTER = 10.0  # a notifier whose heartbeat is this old is dead: its claims 
 class Recipient:
     urls: tuple[str, ...]
     language: str
-    person: dict[str, Any] | None
+    person: dict[str, str] | None  # the reader as the templates see it: id, name, language
 
 
 def resolve_recipient(config: Config, client_id: str, to: str) -> Recipient | None:

@@ -72,7 +72,9 @@ class SinkService:
 
     @property
     def cfg(self) -> SinksConfig:
-        sinks: SinksConfig = self.config.service.sinks
+        sinks = self.config.service.sinks
+        if sinks is None:  # app.py starts this service only for a watcher.yaml with a sinks: section
+            raise RuntimeError("watcher.yaml has no sinks: section")
         return sinks
 
     async def start(self) -> None:
