@@ -256,6 +256,7 @@ JSON_EDGES: dict[str, str] = {
     "watcher/api/silences.py::maintenance_doc": "GET /api/v1/maintenances: JSON documents",
     "watcher/api/silences.py::listed": "GET /api/v1/silences, /maintenances: JSON documents",
     "watcher/api/health.py::unbound_rows": "GET /api/v1/unbound: JSON rows",
+    "watcher/guard.py::Guard.unbound": "GET /api/v1/unbound: the engine's JSON rows, copied for the handlers",
     "watcher/api/helpdesk.py::call_rows": "GET /api/v1/calls: JSON rows",
     "watcher/api/helpdesk.py::calls_html": "the call list page, from the same JSON rows",
     "watcher/api/guard.py::form_fields": "a console form's fields as posted",
@@ -357,6 +358,12 @@ def _untyped(rel: str, body: list[ast.stmt], prefix: str = "") -> Iterator[Untyp
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _public(node.name):
             for where in _any_in(node):
                 yield Untyped(rel, node.lineno, prefix + node.name, where)
+            if prefix and node.name == "__init__":  # attributes declared there: ``self.name: T = ...``
+                for n in ast.walk(node):
+                    if (isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Attribute)
+                            and isinstance(n.target.value, ast.Name) and n.target.value.id == "self"
+                            and _public(n.target.attr) and _mentions_any(n.annotation)):
+                        yield Untyped(rel, n.lineno, prefix + n.target.attr, "field")
         elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
             yield from _untyped(rel, node.body, f"{prefix}{node.name}.")
         elif (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and _public(node.target.id)
@@ -403,7 +410,8 @@ def test_the_any_check_reads_every_kind_of_annotation():
         "class Box:\n    value: Any\n    other: 'dict[str, Any]'\n    _hidden: Any\n"
         "    def put(self, x: typing.Any, *rest: int, **kw: Any) -> list[Any]: ...\n"
         "def _private(x: Any) -> Any: ...\n"
-        "class _Private:\n    value: Any\n")
+        "class _Private:\n    value: Any\n"
+        "class Held:\n    def __init__(self) -> None:\n        self.rows: list[Any] = []\n        self._own: Any = 1\n")
     found = [(u.qualname, u.where) for u in _untyped("m.py", tree.body)]
     assert found == [("Box.value", "field"), ("Box.other", "field"), ("Box.put", "x"), ("Box.put", "**kw"),
-                     ("Box.put", "return")]
+                     ("Box.put", "return"), ("Held.rows", "field")]
