@@ -204,18 +204,18 @@ class _Parts:
         """Read the rules, the inventory and the rest of the files again, off the event loop;
         only when all of it is valid, restart the collectors on it and swap it in.
 
-        The service settings stay as started (with the command line's overrides).  An invalid
-        file raises its error (file, line, key) and changes nothing.  The collectors restart
-        only when more than the rules changed (a restart forgets which probes were failing and
-        since when); collectors that cannot start on the new configuration are started again
-        on the old one, which stays in force.
+        The service settings stay as started (with the command line's overrides), except
+        ``feeds:``, which the self-watch follows.  An invalid file raises its error (file, line,
+        key) and changes nothing.  The collectors restart only when the inventory changed (a
+        restart forgets which probes were failing and since when); collectors that cannot start
+        on the new configuration are started again on the old one, which stays in force.
         """
         async with self._reloading:
             if self._stopping:
                 raise RuntimeError("the service is stopping")
             old = self.live.config
             new = await asyncio.to_thread(_read_again, old)
-            if replace(new, rules=old.rules) != old:
+            if replace(new, rules=old.rules, service=old.service) != old:
                 await self._stop_collectors()
                 try:
                     await self._start_collectors(new)
@@ -230,8 +230,11 @@ class _Parts:
 
 
 def _read_again(old: Config) -> Config:
-    """The configuration files as they are now, with the service settings ``old`` started with."""
-    return replace(load_config(old.service.path), service=old.service)
+    """The configuration files as they are now, with the service settings ``old`` started with,
+    but for the expected feeds (``feeds:``), which need nothing restarted: the self-watch reads
+    them from the configuration in force at each round."""
+    new = load_config(old.service.path)
+    return replace(new, service=replace(old.service, feeds=new.service.feeds))
 
 
 async def _store_events(rt: Runtime, events: list[Any]) -> None:
