@@ -21,6 +21,8 @@ from watcher.config import Config, ConfigError, Inventory, Rules, load_config, l
 from watcher.config.inventory import BusinessHours, Client, Person, Share, Site, parse_business_hours
 from watcher.config.rules import Rule
 from watcher.config.service import load_service
+from watcher.rules.kinds.forecast import ForecastConfig
+from watcher.rules.kinds.threshold import ThresholdConfig
 
 WATCHER = str(Path(sys.executable).parent / "watcher")
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -213,10 +215,11 @@ def test_shipped_rules_load_into_typed_rules() -> None:
     assert link.resolved_same == ("snmp_agent", "ifIndex")
     assert site.flapping is not None and (site.flapping.changes, site.flapping.window) == (6, 1800.0)
     login = rules.by_name("mailbox-login")
-    assert login is not None and (login.kind, login.count, login.within, login.quiet) == (
-        "threshold", 3, 600.0, 1800.0)
+    assert login is not None and isinstance(login.config, ThresholdConfig)
+    assert (login.kind, login.config.count, login.config.within, login.config.quiet) == ("threshold", 3, 600.0, 1800.0)
     share = rules.by_name("share-filling")
-    assert share is not None and (share.kind, share.window, share.horizon, share.full_ratio) == (
+    assert share is not None and isinstance(share.config, ForecastConfig)
+    assert (share.kind, share.config.window, share.config.horizon, share.config.full_ratio) == (
         "forecast", 6 * 3600.0, 7 * 86400.0, 0.9)
     assert rules.by_name("host-down") is not None and rules.by_name("host-down").symptom_of == ("site-internet",)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from watcher.config import load_inventory, load_rules
-from watcher.model import Event, Notice, Op, Ticket
+from watcher.model import Event, Notice, Ticket, op_from_dict
 from watcher.rules import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +78,7 @@ class Run:
 
     def op(self, minutes: float, kind: str, **args: Any) -> dict[str, Any]:
         now = T0 + timedelta(minutes=minutes)
-        result = self.engine.handle(Op(kind, now, args), now)
+        result = self.engine.handle(op_from_dict({"op": kind, **args}, now), now)
         self._collect()
         return result
 

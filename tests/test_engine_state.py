@@ -136,16 +136,16 @@ def test_member_summaries_always_match_the_members(tmp_path_factory: pytest.Temp
                            "instance": f"probe-{probe % 3}", "n": str(probe)}, source="api",
                    status=status, starts_at=T0 + timedelta(minutes=start_shift), observed_at=at)  # type: ignore[arg-type]
         engine.handle(ev, at)
-        for gid, aggs in engine._aggs.items():
+        for gid, aggs in engine.summaries.cached.items():
             g = engine.groups.peek(gid)
             assert g is not None
             assert {i: (a.count, a.first, a.last, a.instances) for i, a in aggs.items() if a.count} == \
-                {i: (a.count, a.first, a.last, a.instances) for i, a in engine._aggregate(g).items()}
+                {i: (a.count, a.first, a.last, a.instances) for i, a in engine.summaries.aggregate(g).items()}
 
 
 def test_open_tickets_are_rows_written_when_they_change(store: Store, tmp_path: Path) -> None:
     """An agent's acknowledgement of one ticket rewrites that ticket, not the others held."""
-    from watcher.model import Op
+    from watcher.model import op_from_dict
 
     engine = _engine(tmp_path)
     at = T0
@@ -157,7 +157,7 @@ def test_open_tickets_are_rows_written_when_they_change(store: Store, tmp_path: 
     assert len(set(opened)) == 3
     store.commit_batch(3, engine.delta(tickets=opened), [], [], at.timestamp())
     assert _rows(store, "tickets") == 3
-    engine.handle(Op("ack", at, {"ticket": opened[0], "by": "ola"}), at)
+    engine.handle(op_from_dict({"op": "ack", "ticket": opened[0], "by": "ola"}, at), at)
     changed = [tk.id for tk in engine.drain().tickets]
     delta = engine.delta(tickets=changed)
     assert list(delta.parts["tickets"]) == [opened[0]]

@@ -26,7 +26,7 @@ from watcher.collectors.schedule import Scheduler
 from watcher.config import load_config
 from watcher.config.inventory import Probe
 from watcher.logs import JsonFormatter, TicketLog, redact_url
-from watcher.model import Event, Op
+from watcher.model import Event, Op, op_from_dict
 from watcher.rules import Engine
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)  # a Monday, 09:00 in Warsaw
@@ -48,11 +48,11 @@ def test_one_line_per_ticket_transition(caplog: pytest.LogCaptureFixture) -> Non
         step(Event(labels={"alertname": "InstanceDown", "host": "krk-printer01"}, starts_at=T0, observed_at=T0),
              T0 + timedelta(seconds=5))  # evidence: no line
         tid = next(iter(engine.tickets))
-        step(Op("ack", T0, {"ticket": tid, "by": "Anna"}), T0 + timedelta(minutes=1))
-        step(Op("office_answer", T0, {"ticket": tid, "answer": "planned"}), T0 + timedelta(minutes=2))
+        step(op_from_dict({"op": "ack", "ticket": tid, "by": "Anna"}, T0), T0 + timedelta(minutes=1))
+        step(op_from_dict({"op": "office_answer", "ticket": tid, "answer": "planned"}, T0), T0 + timedelta(minutes=2))
         step(Event(labels={"alertname": "InstanceDown", "host": "krk-printer01"}, status="resolved",
                    observed_at=T0), T0 + timedelta(minutes=2, seconds=30))
-        step(Op("resolve", T0, {"ticket": tid, "by": "Anna"}), T0 + timedelta(minutes=3))
+        step(op_from_dict({"op": "resolve", "ticket": tid, "by": "Anna"}, T0), T0 + timedelta(minutes=3))
         waw = Event(labels={"alertname": "LinkDown", "snmp_agent": "192.0.2.2", "ifIndex": "1"}, starts_at=T0,
                     observed_at=T0)
         step(waw, T0 + timedelta(minutes=4))

@@ -23,6 +23,7 @@ from watcher.metrics import Metrics
 from watcher.model import Event
 from watcher.pipeline import EngineWorker
 from watcher.rules.engine import Engine, Group
+from watcher.rules.windows import SilenceWindow
 from watcher.store import InboxRow, Store
 from watcher.store import quarantine as qstore
 
@@ -127,7 +128,7 @@ def test_a_failing_event_is_set_aside_and_what_it_half_did_is_undone(worker: Eng
 def test_a_commit_that_fails_is_traced_to_its_row(worker: EngineWorker, monkeypatch: pytest.MonkeyPatch) -> None:
     def unstorable(engine: Engine, ev: Any) -> None:
         if ev.alertname == "Unstorable":  # a state no JSON serialiser takes (an integer over 64 bits)
-            engine.silences.append({"matchers": {"x": "y"}, "start": 0, "end": 2**70, "reason": "", "mute": False})
+            engine.silences.append(SilenceWindow.make({"x": "y"}, 0, 2**70, "", False, None))
 
     _wrap(monkeypatch, "_alert", unstorable)
     seqs = _post(worker, [_probe("https://vpn.acme.example/", T0), _marked("Fine", T0 + 1),
@@ -189,7 +190,7 @@ def test_a_timer_whose_result_cannot_be_stored_is_set_aside(worker: EngineWorker
     def due(self: Engine, g: Group, t: float) -> None:
         original(self, g, t)
         if g.rule == "site-internet":
-            self.silences.append({"matchers": {"x": "y"}, "start": 0, "end": 2**70, "reason": "", "mute": False})
+            self.silences.append(SilenceWindow.make({"x": "y"}, 0, 2**70, "", False, None))
 
     monkeypatch.setattr(Engine, "_on_due", due)
     _post(worker, [_probe("https://vpn.acme.example/", T0), _probe("203.0.113.10:443", T0)])

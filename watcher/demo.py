@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from watcher.config import Config
-from watcher.model import Event, Op, Status, utcnow
+from watcher.model import Event, Op, Status, op_from_dict, utcnow
 from watcher.store import InboxRow, Store
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ async def play(rt: Runtime, started: float | None = None) -> None:
             await _submit(rt, [_event({"alertname": "MailboxQuotaNearlyFull", "mailbox": "ewa.nowak@acme.example",
                                        "severity": "warning"}, now, summary="Mailbox at 94 % of its quota")])
         elif step == "caller":
-            await _submit(rt, [Op("callback", now, {"person": "jan.kowalski"})])
+            await _submit(rt, [op_from_dict({"op": "callback", "person": "jan.kowalski"}, now)])
         elif step == "waw_down":
             await _submit(rt, [_event({"alertname": "LinkDown", "snmp_agent": "192.0.2.2", "ifIndex": "1",
                                        "ifDescr": "wan0", "severity": "critical"}, now,
@@ -150,8 +150,8 @@ async def play(rt: Runtime, started: float | None = None) -> None:
         elif step == "waw_planned":
             waw_ticket = await _ticket_of(rt, "acme-waw")
             if waw_ticket is not None:
-                await _submit(rt, [Op("office_answer", now, {"ticket": waw_ticket, "answer": "planned",
-                                                             "by": "Sekretariat (demo)"})])
+                await _submit(rt, [op_from_dict({"op": "office_answer", "ticket": waw_ticket, "answer": "planned",
+                                                 "by": "Sekretariat (demo)"}, now)])
         elif step == "backup":
             await _submit(rt, [_event({"alertname": "BackupJobSlow", "client": "acme", "severity": "warning"},
                                       now, summary="The nightly backup took 7 h")])

@@ -8,9 +8,10 @@ UTC ``datetime`` objects inside the program and RFC 3339 strings at the edges.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 Status = Literal["firing", "resolved"]
 TicketStatus = Literal["open", "acknowledged", "resolved"]
@@ -265,29 +266,201 @@ class Event:
 # ---------------------------------------------------------------- operations
 
 
-@dataclass(slots=True)
-class Op:
-    """An agent's or a stream's operation on the engine (docs/replay.md).
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpBase:
+    """What every operation carries: its kind, when it was made, and its JSON fields as received.
 
-    ``kind`` is one of: ``maintenance`` (client, site, starts_at, ends_at, reason),
-    ``callback`` (person, optional ticket, note, phone, preferred_time), ``ack`` (ticket, by),
-    ``resolve`` (ticket, by), ``office_answer`` (ticket, answer: planned|failure|no_answer, by,
-    note), ``silence`` (matchers, starts_at, ends_at, comment, mute), ``call`` (ticket,
-    person, outcome: reached|no_answer|left_message, by, note: an agent's call recorded),
-    ``escalate`` (ticket, to: admins|service, reason, by), ``advice`` (ticket, action:
-    confirm|dismiss, person, by: an administrator's word on a disk ticket's cause).
+    Operations are an agent's or a stream's word to the engine (docs/replay.md).  They are
+    made only by ``op_from_dict`` at the JSON edge (the API, the CLI, the console and the
+    sinks write JSON to the inbox), so each kind's fields are typed once there and the engine
+    reads attributes, not a dict.  ``raw`` keeps the fields as they came, so ``to_dict`` gives
+    the JSON back unchanged (extra fields of a newer sender included).
     """
 
-    kind: str
+    kind: ClassVar[str]
     at: datetime
-    args: dict[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"op": self.kind, "at": format_time(self.at), **self.args}
+        return op_json(self.kind, self.at, self.raw)
+
+    @classmethod
+    def from_args(cls, at: datetime, a: dict[str, Any], times: dict[str, datetime]) -> Self:
+        """The op from its arguments, as ``op_from_dict`` checked them (``times``: its times parsed)."""
+        raise NotImplementedError
+
+    def moved(self, at: datetime) -> Self:
+        """The same operation, made at ``at`` (the engine worker stamps an agent's op with its turn)."""
+        return replace(self, at=at)
 
 
-OP_KINDS = ("maintenance", "silence", "callback", "ack", "resolve", "office_answer", "call", "escalate", "advice",
-            "expire")
+def _text(value: Any) -> str | None:
+    """A free-text field as the engine reads it: None when absent, else its text."""
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Maintenance(OpBase):
+    """A planned break of a client (or one of its sites): tickets opened inside it are planned."""
+
+    kind: ClassVar[str] = "maintenance"
+    client: str
+    starts_at: datetime
+    ends_at: datetime
+    site: str | None = None
+    reason: str | None = ""
+    id: str | None = None
+
+    @classmethod
+    def from_args(cls, at: datetime, a: dict[str, Any], times: dict[str, datetime]) -> Self:
+        return cls(at=at, raw=a, client=a["client"], site=a.get("site"), starts_at=times["starts_at"],
+                   ends_at=times["ends_at"], reason=a.get("reason", ""), id=_text(a.get("id")))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Silence(OpBase):
+    """Alerts matching ``matchers`` open planned tickets (``mute``: open nothing) until ``ends_at``."""
+
+    kind: ClassVar[str] = "silence"
+    matchers: Mapping[str, str]
+    ends_at: datetime
+    starts_at: datetime | None = None
+    comment: str | None = ""
+    mute: bool = False
+    id: str | None = None
+
+    @classmethod
+    def from_args(cls, at: datetime, a: dict[str, Any], times: dict[str, datetime]) -> Self:
+        return cls(at=at, raw=a, matchers=dict(a["matchers"]), starts_at=times.get("starts_at"),
+                   ends_at=times["ends_at"], comment=a.get("comment", ""), mute=bool(a.get("mute", False)),
+                   id=_text(a.get("id")))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Expire(OpBase):
+    """A silence or maintenance lifted by hand (DELETE in the API)."""
+
+    kind: ClassVar[str] = "expire"
+    what: str | None = None
+    id: str | None = None
+
+    @classmethod
+    def from_args(cls, at: datetime, a: dict[str, Any], times: dict[str, datetime]) -> Self:
+        return cls(at=at, raw=a, what=_text(a.get("what")), id=_text(a.get("id")))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackOp(OpBase):
+    """A person asks to be called back (about ``ticket``, else every open ticket that affects them)."""
+
+    kind: ClassVar[str] = "callback"
+    person: str
+    ticket: str | None = None
+    note: str | None = None
+    phone: str | None = None
+    preferred_time: str | None = None
+    reason: str | None = None
+    again: bool = False
+
+    @classmethod
+    def from_args(cls, at: datetime, a: dict[str, Any], times: dict[str, datetime]) -> Self:
+        return cls(at=at, raw=a, person=a["person"], ticket=a.get("ticket"), note=_text(a.get("note")),
+                   phone=_text(a.get("phone")), preferred_time=_text(a.get("preferred_time")),
+                   reason=_text(a.get("reason")), again=bool(a.get("again")))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _TicketStep(OpBase):
+    """An agent's step on an open ticket that names only the ticket and the agent."""
+
+    ticket: str
+    by: str | None = None
+
+    @classmethod
+    def from_args(cls, at: datetime, a: dict[str, Any], times: dict[str, datetime]) -> Self:
+        return cls(at=at, raw=a, ticket=a["ticket"], by=a.get("by"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ack(_TicketStep):
+    kind: ClassVar[str] = "ack"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolve(_TicketStep):
+    kind: ClassVar[str] = "resolve"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfficeAnswer(OpBase):
+    """The office's answer to "planned break or failure?" (``planned``, ``failure``, ``no_answer``)."""
+
+    kind: ClassVar[str] = "office_answer"
+    ticket: str
+    answer: str
+    by: str | None = None
+    note: str | None = None
+
+    @classmethod
+    def from_args(cls, at: datetime, a: dict[str, Any], times: dict[str, datetime]) -> Self:
+        return cls(at=at, raw=a, ticket=a["ticket"], answer=a["answer"], by=_text(a.get("by")),
+                   note=_text(a.get("note")))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Call(OpBase):
+    """An agent's call recorded (outcome ``reached``, ``left_message`` or ``no_answer``)."""
+
+    kind: ClassVar[str] = "call"
+    ticket: str
+    person: str | None = None
+    outcome: str | None = None
+    by: str | None = None
+    note: str | None = None
+
+    @classmethod
+    def from_args(cls, at: datetime, a: dict[str, Any], times: dict[str, datetime]) -> Self:
+        return cls(at=at, raw=a, ticket=a["ticket"], person=a.get("person"), outcome=_text(a.get("outcome")),
+                   by=_text(a.get("by")), note=_text(a.get("note")))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Escalate(OpBase):
+    """An agent hands the ticket to a second line (``to``: ``admins`` or ``service``)."""
+
+    kind: ClassVar[str] = "escalate"
+    ticket: str
+    to: str | None = None
+    reason: str | None = None
+    by: str | None = None
+
+    @classmethod
+    def from_args(cls, at: datetime, a: dict[str, Any], times: dict[str, datetime]) -> Self:
+        return cls(at=at, raw=a, ticket=a["ticket"], to=a.get("to"), reason=_text(a.get("reason")),
+                   by=_text(a.get("by")))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Advice(OpBase):
+    """An administrator's word on a disk ticket's cause (``action``: ``confirm`` or ``dismiss``)."""
+
+    kind: ClassVar[str] = "advice"
+    ticket: str
+    action: str | None = "confirm"
+    person: str | None = None
+    by: str | None = None
+
+    @classmethod
+    def from_args(cls, at: datetime, a: dict[str, Any], times: dict[str, datetime]) -> Self:
+        return cls(at=at, raw=a, ticket=a["ticket"], action=_text(a.get("action", "confirm")),
+                   person=a.get("person"), by=_text(a.get("by")))
+
+
+Op = Maintenance | Silence | Expire | CallbackOp | Ack | Resolve | OfficeAnswer | Call | Escalate | Advice
+
+OP_TYPES: dict[str, type[Op]] = {cls.kind: cls for cls in (
+    Maintenance, Silence, CallbackOp, Ack, Resolve, OfficeAnswer, Call, Escalate, Advice, Expire)}
+OP_KINDS: tuple[str, ...] = tuple(OP_TYPES)
 
 
 # The arguments the engine reads of each op and the JSON types they may have (with None: may be
@@ -308,7 +481,9 @@ _OP_ARGS: dict[str, dict[str, tuple[type, ...]]] = {
 
 
 def op_from_dict(raw: Any, received_at: datetime | None = None) -> Op:
-    """Validate one operation; EventError says what is wrong (unknown kinds, fields, types, times)."""
+    """Validate one operation and type it; EventError says what is wrong (unknown kinds, fields,
+    types, times).  Free-text fields the engine only shows or copies (``by``, ``note``...) are
+    read as text whatever their JSON type, as they always were."""
     if not isinstance(raw, dict):
         raise EventError(f"an op must be a JSON object, got {type(raw).__name__}")
     kind = raw.get("op")
@@ -323,14 +498,22 @@ def op_from_dict(raw: Any, received_at: datetime | None = None) -> Op:
     for key, types in spec.items():
         if type(None) not in types and key not in args and not (kind == "silence" and key == "matchers"):
             raise EventError(f"{kind}.{key}: required")
+    times: dict[str, datetime] = {}
     for key in ("starts_at", "ends_at"):
         if isinstance(args.get(key), str):
-            _check_time(parse_time(args[key], key), key)
+            times[key] = parse_time(args[key], key)
+            _check_time(times[key], key)
     matchers = args.get("matchers")
     if kind == "silence" and (not isinstance(matchers, dict) or not matchers or
                               not all(isinstance(v, str) for v in matchers.values())):
         raise EventError("silence.matchers: expected a non-empty object of label: matcher strings")
-    return Op(kind=kind, at=at or received_at or utcnow(), args=args)
+    return OP_TYPES[kind].from_args(at or received_at or utcnow(), args, times)
+
+
+def op_json(kind: str, at: datetime, args: Mapping[str, Any]) -> dict[str, Any]:
+    """An operation as the inbox keeps it: what the API, the sinks and the demo write, and
+    ``op_from_dict`` reads back."""
+    return {"op": kind, "at": format_time(at), **args}
 
 
 # ---------------------------------------------------------------- tickets

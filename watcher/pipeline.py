@@ -385,7 +385,7 @@ class EngineWorker:
                     continue
             now = _dt(max(received_at, engine.clock))
             if isinstance(item, Op) and seq in self._waiters:
-                item.at = now
+                item = item.moved(now)
             try:
                 results[seq] = engine.handle(item, now)
             except TimerError as exc:

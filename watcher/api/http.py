@@ -30,7 +30,7 @@ from watcher.collectors.formats import FORMATS
 from watcher.config.regex import RegexError
 from watcher.config.rules import parse_matcher
 from watcher.metrics import exposition
-from watcher.model import EventError, Op, format_time, parse_time, utcnow
+from watcher.model import EventError, format_time, op_json, parse_time, utcnow
 from watcher.notify import links
 from watcher.runtime import RUNTIME, Runtime
 from watcher.status import FiguresCollector, engine_stats
@@ -189,9 +189,8 @@ async def post_webhook(request: web.Request) -> web.Response:
 
 
 async def _op(rt: Runtime, kind: str, args: dict[str, Any]) -> dict[str, Any]:
-    op = Op(kind, utcnow(), args)
     row = InboxRow("op", "api", f"op|{uuid.uuid4().hex}", time.time(),
-                   orjson.dumps(op.to_dict()).decode())
+                   orjson.dumps(op_json(kind, utcnow(), args)).decode())
     seqs = await rt.ingestor.submit([row])
     seq = seqs[0]
     assert seq is not None

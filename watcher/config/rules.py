@@ -1,6 +1,10 @@
 """rules.yaml: the correlation rules, parsed strictly into typed objects.
 
-A rule is one of a few kinds, registered in ``RULE_KINDS``:
+A rule is one of a few kinds, registered in one table (``watcher.rules.kinds.RULE_KINDS``,
+one file per kind).  This module reads what every rule has (name, category, entity,
+grouping, signals, symptoms, holds, who is told) and hands the rest of the rule to its
+kind's ``parse``, which reads the kind's own keys into the kind's own config type (errors
+name the file, line and key, as everywhere).  The kinds that ship:
 
 * ``outage``: a state the signals put a group in (a site offline, a host down, a mailbox
   full).  Signals have a ``for`` hold before the ticket opens, a ``resolve_after`` hold
@@ -11,6 +15,7 @@ A rule is one of a few kinds, registered in ``RULE_KINDS``:
   minutes).
 * ``forecast``: a trend over metric samples that predicts when a share is full.
 * ``catchall``: alerts that no other rule names, by severity, one ticket per group.
+* ``absence``: a signal that should keep coming has not been seen for ``period``.
 
 ``symptoms`` of a rule are signals that belong inside its ticket while it is active;
 ``symptom_of`` names the rules whose active incident explains this rule's signals, so that
@@ -25,11 +30,14 @@ import string
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from watcher.config.regex import Pattern, RegexError, compile_regex
 from watcher.config.yamlload import Reader, root_reader
 
-RULE_KINDS = ("outage", "threshold", "forecast", "catchall")
+if TYPE_CHECKING:
+    from watcher.rules.kinds import RuleKind
+
 ENTITY_KINDS = ("site", "host", "mailbox", "share", "client")
 AFFECTS = ("none", "remote_people", "site_people", "mailbox_owner", "client_mailbox_people",
            "client_people", "person")
@@ -94,6 +102,8 @@ class Flapping:
 
 @dataclass(frozen=True)
 class Rule:
+    """What every rule has; ``config`` is its kind's own settings (the kind's config type)."""
+
     name: str
     kind: str
     category: str
@@ -108,20 +118,7 @@ class Rule:
     escalate: bool = True
     flapping: Flapping | None = None
     title: dict[str, str] = field(default_factory=dict)
-    # threshold
-    count: int = 1
-    within: float = 600.0
-    quiet: float = 1800.0
-    # forecast
-    metric: str = ""
-    folder_metric: str = ""
-    window: float = 6 * 3600.0
-    horizon: float = 7 * 86400.0
-    full_ratio: float = 0.9
-    min_span: float = 3 * 3600.0
-    min_growth_ratio: float = 0.002
-    # catchall
-    min_severity: str = "warning"
+    config: object = None
 
     @cached_property
     def kept_labels(self) -> tuple[str, ...]:
@@ -185,23 +182,31 @@ def _title(r: Reader) -> dict[str, str]:
     return {k: child.text(k) for k in child.data}
 
 
-def load_rules(path: Path) -> Rules:
+COMMON_KEYS = frozenset({"name", "kind", "category", "entity", "group_by", "signals", "symptoms", "symptom_of",
+                         "resolve_after", "affects", "office_check", "escalate", "flapping", "title", "description"})
+
+
+def load_rules(path: Path, kinds: dict[str, type[RuleKind[object]]] | None = None) -> Rules:
+    """The rules of ``path``; each rule's own keys are read by its kind (``kinds``, by default
+    the table of the kinds that ship)."""
+    if kinds is None:
+        from watcher.rules.kinds import RULE_KINDS  # the kinds read their keys with this module's parts
+
+        kinds = RULE_KINDS
     root = root_reader(path)
     root.check_keys({"rules"})
     rules: list[Rule] = []
     names: set[str] = set()
     for rr in root.items("rules"):
-        rr.check_keys({"name", "kind", "category", "entity", "group_by", "signals", "symptoms", "symptom_of",
-                       "resolve_after", "affects", "office_check", "escalate", "flapping", "title",
-                       "count", "within", "quiet", "metric", "folder_metric", "window", "horizon",
-                       "full_ratio", "min_span", "min_growth_ratio", "min_severity", "description"})
         name = rr.text("name", required=True)
         if name in names:
             rr.fail("name", f"duplicate rule name {name!r}")
         names.add(name)
         kind = rr.text("kind", "outage")
-        if kind not in RULE_KINDS:
-            rr.fail("kind", f"expected one of {', '.join(RULE_KINDS)}, got {kind!r}")
+        if kind not in kinds:
+            rr.fail("kind", f"expected one of {', '.join(kinds)}, got {kind!r}")
+        spec = kinds[kind]
+        rr.check_keys(COMMON_KEYS | spec.keys)
         entity = rr.text("entity", "client")
         if entity not in ENTITY_KINDS:
             rr.fail("entity", f"expected one of {', '.join(ENTITY_KINDS)}, got {entity!r}")
@@ -209,7 +214,7 @@ def load_rules(path: Path) -> Rules:
         if affects not in AFFECTS:
             rr.fail("affects", f"expected one of {', '.join(AFFECTS)}, got {affects!r}")
         signals = tuple(_signal(s) for s in rr.items("signals"))
-        if kind != "catchall" and kind != "forecast" and not signals:
+        if spec.needs_signals and not signals:
             rr.fail("signals", "required: at least one signal")
         flapping = None
         fr = rr.child("flapping")
@@ -217,24 +222,13 @@ def load_rules(path: Path) -> Rules:
             fr.check_keys({"changes", "window", "stable"})
             flapping = Flapping(fr.integer("changes", 6, minimum=2), fr.duration("window", 1800),
                                 fr.duration("stable", 900))
-        min_sev = rr.text("min_severity", "warning")
-        if min_sev not in SEVERITIES:
-            rr.fail("min_severity", f"expected one of {', '.join(SEVERITIES)}")
-        metric = rr.text("metric", "")
-        if kind == "forecast" and not metric:
-            rr.fail("metric", "required for a forecast rule")
         group_by = tuple(rr.str_list("group_by")) or (entity,)
         rules.append(Rule(
             name=name, kind=kind, category=rr.text("category", "other"), entity=entity, group_by=group_by,
             signals=signals, symptoms=tuple(_signal(s) for s in rr.items("symptoms")),
             symptom_of=tuple(rr.str_list("symptom_of")), resolve_after=rr.duration("resolve_after", 0.0),
             affects=affects, office_check=rr.flag("office_check", False), escalate=rr.flag("escalate", True),
-            flapping=flapping, title=_title(rr), count=rr.integer("count", 1, minimum=1),
-            within=rr.duration("within", 600), quiet=rr.duration("quiet", 1800), metric=metric,
-            folder_metric=rr.text("folder_metric", ""), window=rr.duration("window", 6 * 3600),
-            horizon=rr.duration("horizon", 7 * 86400), full_ratio=rr.number("full_ratio", 0.9),
-            min_span=rr.duration("min_span", 3 * 3600), min_growth_ratio=rr.number("min_growth_ratio", 0.002),
-            min_severity=min_sev,
+            flapping=flapping, title=_title(rr), config=spec.parse(rr),
         ))
     for i, rule in enumerate(rules):
         for parent in rule.symptom_of:

@@ -34,9 +34,9 @@ from typing import Any
 
 from watcher.config.inventory import Client
 from watcher.model import parse_time
-from watcher.rules.engine import REACT_HOURS
 from watcher.rules.escalation import HOURS as TEAM_HOURS
 from watcher.rules.forecast import least_squares
+from watcher.rules.tickets import REACT_HOURS
 
 
 @dataclass(frozen=True)

@@ -16,26 +16,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from watcher.rules.forecast import Trend
+
 if TYPE_CHECKING:
     from watcher.config.inventory import Share
+    from watcher.model import Advice as AdviceOp
     from watcher.model import Ticket
-    from watcher.rules.engine import Engine, Group
+    from watcher.rules.engine import Engine
 
 EXPLAINS = 0.5  # the share of the share's growth one folder must explain
 TOP = 3
 
 
-def folder_growth(g: Group) -> list[tuple[str, float]]:
+def folder_growth(g: Trend) -> list[tuple[str, float]]:
     """Folders by growth over the window, largest first (only those that grew)."""
     out = [(name, pts[-1][1] - pts[0][1]) for name, pts in g.folders.items() if len(pts) >= 2]
     return sorted([x for x in out if x[1] > 0], key=lambda x: (-x[1], x[0]))
 
 
-def share_growth(g: Group) -> float:
+def share_growth(g: Trend) -> float:
     return g.series[-1][1] - g.series[0][1] if len(g.series) >= 2 else 0.0
 
 
-def decide(g: Group, share: Share | None, policy: str, details: dict[str, Any]) -> str | None:
+def decide(g: Trend, share: Share | None, policy: str, details: dict[str, Any]) -> str | None:
     """Fill the disk details of a new ticket; the person to advise now, or None to ask first."""
     grown = folder_growth(g)
     total = share_growth(g)
@@ -64,19 +67,19 @@ def decide(g: Group, share: Share | None, policy: str, details: dict[str, Any]) 
     return None
 
 
-def on_op(engine: Engine, tk: Ticket, args: dict[str, Any], t: float) -> bool:
+def on_op(engine: Engine, tk: Ticket, op: AdviceOp, t: float) -> bool:
     """An administrator's word on the cause: ``confirm`` (advise the person) or ``dismiss``."""
-    action = args.get("action", "confirm")
+    action = op.action
     if tk.category != "disk" or tk.details.get("advice") in ("sent", "confirmed"):
         return False
-    by = str(args.get("by") or "admin")[:100]
+    by = (op.by or "admin")[:100]
     if action == "dismiss":
         tk.details["advice"] = "dismissed"
         tk.details["advice_by"] = by
         return True
     if action != "confirm":
         return False
-    person = args.get("person") or tk.details.get("folder_person")
+    person = op.person or tk.details.get("folder_person")
     share = engine.inv.shares.get(tk.entity_id)
     if not isinstance(person, str) or person not in engine.inv.people or \
             (share is not None and person not in share.folders):
@@ -88,10 +91,11 @@ def on_op(engine: Engine, tk: Ticket, args: dict[str, Any], t: float) -> bool:
         if share.folders[person] in grown:
             tk.details["folder_growth_bytes"] = grown[share.folders[person]]["growth_bytes"]
         g = engine.groups.get(tk.group_key)
-        if g is not None and share.folders[person] in g.folder_kinds:
-            tk.details["file_kinds"] = g.folder_kinds[share.folders[person]]
+        kept = g.kind_state if g is not None else None
+        if isinstance(kept, Trend) and share.folders[person] in kept.folder_kinds:
+            tk.details["file_kinds"] = kept.folder_kinds[share.folders[person]]
     tk.details["advice"] = "confirmed"
     tk.details["advice_by"] = by
     tk.advice_to = person
-    engine._notify(tk, person, "advice", t)
+    engine.notify(tk, person, "advice", t)
     return True

@@ -38,9 +38,11 @@ def pending(tk: Ticket) -> list[Callback]:
     return [c for c in tk.callbacks if c.done_at is None]
 
 
-def add(tk: Ticket, person: str, at: datetime, args: dict[str, Any]) -> bool:
+def add(tk: Ticket, person: str, at: datetime, *, note: str | None = None, phone: str | None = None,
+        preferred_time: str | None = None, reason: str | None = None, again: bool = False) -> bool:
     """Put ``person`` on the ticket's call list, or update their wish; True if anything changed."""
-    extra: dict[str, Any] = {k: _clean(args.get(k)) for k in ("note", "phone", "preferred_time", "reason")}
+    extra: dict[str, str | None] = {"note": _clean(note), "phone": _clean(phone),
+                                    "preferred_time": _clean(preferred_time), "reason": _clean(reason)}
     for cb in tk.callbacks:
         if cb.person == person:
             changed = False
@@ -48,7 +50,7 @@ def add(tk: Ticket, person: str, at: datetime, args: dict[str, Any]) -> bool:
                 if value and getattr(cb, key) != value:
                     setattr(cb, key, value)
                     changed = True
-            if cb.done_at is not None and args.get("again"):
+            if cb.done_at is not None and again:
                 cb.done_at, cb.how, changed = None, None, True
             return changed
     tk.callbacks.append(Callback(person, at, note=extra["note"], phone=extra["phone"],
@@ -56,17 +58,18 @@ def add(tk: Ticket, person: str, at: datetime, args: dict[str, Any]) -> bool:
     return True
 
 
-def record(tk: Ticket, person: str | None, at: datetime, args: dict[str, Any]) -> bool:
+def record(tk: Ticket, person: str | None, at: datetime, outcome: str | None, by: str | None,
+           note: str | None) -> bool:
     """An agent's call: attempt recorded; a call that reached the person ends the callback."""
-    outcome = str(args.get("outcome") or "reached")
+    outcome = outcome or "reached"
     if outcome not in OUTCOMES:
         return False
     targets = [c for c in pending(tk) if person is None or c.person == person]
     if not targets:
         return False
     entry = {"at": format_time(at), "outcome": outcome}
-    for key in ("by", "note"):
-        value = _clean(args.get(key))
+    for key, text in (("by", by), ("note", note)):
+        value = _clean(text)
         if value:
             entry[key] = value
     for cb in targets[:1] if person is None else targets:

@@ -73,9 +73,8 @@ def escalate(engine: Engine, tk: Ticket, t: float, to: str, reason: str, by: str
         tk.escalated_at = at
     tk.resolve_by = resolve_by
     _schedule(engine, tk)
-    engine._notify(tk, recipient, "escalated", t)
-    engine._dirty[tk.id] = tk
-    engine._material = True
+    engine.notify(tk, recipient, "escalated", t)
+    engine.changed(tk)
 
 
 def on_auto(engine: Engine, tk: Ticket, t: float) -> None:
@@ -102,9 +101,9 @@ def on_ack(tk: Ticket, t: float, by: str | None) -> bool:
 def _schedule(engine: Engine, tk: Ticket) -> None:
     esc = tk.escalation
     if esc.get("react_by") and not esc.get("reacted_at") and not esc.get("reaction_missed"):
-        engine._schedule(parse_time(esc["react_by"]).timestamp(), "deadline", f"{tk.id}|react")
+        engine.schedule(parse_time(esc["react_by"]).timestamp(), "deadline", f"{tk.id}|react")
     if tk.resolve_by is not None and not esc.get("resolution_missed"):
-        engine._schedule(tk.resolve_by.timestamp(), "deadline", f"{tk.id}|resolve")
+        engine.schedule(tk.resolve_by.timestamp(), "deadline", f"{tk.id}|resolve")
 
 
 def restore(engine: Engine, tk: Ticket) -> None:
@@ -134,7 +133,6 @@ def fire(engine: Engine, key: str, t: float) -> None:
         on_auto(engine, tk, t)
     esc = tk.escalation
     esc["reaction_missed" if which == "react" else "resolution_missed"] = True
-    engine._notify(tk, str(esc.get("notify") or "admins"),
+    engine.notify(tk, str(esc.get("notify") or "admins"),
                    "reaction_missed" if which == "react" else "resolution_missed", t)
-    engine._dirty[tk.id] = tk
-    engine._material = True
+    engine.changed(tk)

@@ -1,9 +1,25 @@
-"""Trend arithmetic for forecast rules: when will a series reach a limit?"""
+"""Trend arithmetic for forecast rules: when will a series reach a limit?  And the series a
+forecast group keeps (``Trend``), shared by the forecast kind and the disk advice."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Trend:
+    """A forecast group's samples: the total's ``series`` and each folder's, [time, value] each,
+    within the rule's window; ``folder_kinds``: what kinds of files each folder holds."""
+
+    series: list[list[float]] = field(default_factory=list)
+    folders: dict[str, list[list[float]]] = field(default_factory=dict)
+    folder_kinds: dict[str, Any] = field(default_factory=dict)
+
+    def to_row(self) -> dict[str, Any]:
+        return {"series": self.series, "folders": self.folders, "folder_kinds": self.folder_kinds}
 
 
 def least_squares(points: Sequence[tuple[float, float]]) -> tuple[float, float] | None:

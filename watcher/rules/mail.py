@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlparse
 if TYPE_CHECKING:
     from watcher.config.inventory import Inventory
     from watcher.model import Event, Ticket
-    from watcher.rules.engine import Group
+    from watcher.rules.groups import Group
 
 PROBLEMS = {"MailboxQuotaNearlyFull": "quota", "MailboxLoginFailed": "login", "MailDeliveryFailed": "bounce",
             "MailServerDown": "server_down"}

@@ -18,14 +18,14 @@ phone, else by e-mail (the office's staff may read mail another way).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from watcher.model import format_time
 from watcher.rules import escalation
 
 if TYPE_CHECKING:
     from watcher.config.inventory import Site
-    from watcher.model import Ticket
+    from watcher.model import OfficeAnswer, Ticket
     from watcher.rules.engine import Engine
 
 ANSWERS = ("planned", "failure", "no_answer")
@@ -44,17 +44,17 @@ def on_open(engine: Engine, tk: Ticket, site: Site, t: float) -> None:
                          "name": contact.name, "phone": contact.phone, "what": "planned or failure?",
                          "added_at": format_time(at), "due_at": format_time(due), "done_at": None,
                          "answer": None, "attempts": []})
-    engine._notify(tk, f"office:{site.id}", "office_check", t)  # by e-mail, or SMS (notify.sms_url)
+    engine.notify(tk, f"office:{site.id}", "office_check", t)  # by e-mail, or SMS (notify.sms_url)
 
 
-def answer(engine: Engine, tk: Ticket, args: dict[str, Any], t: float) -> bool:
+def answer(engine: Engine, tk: Ticket, op: OfficeAnswer, t: float) -> bool:
     """Record the office's answer (from the console, the CLI or the e-mail's link)."""
-    reply = args.get("answer")
+    reply = op.answer
     if reply not in ANSWERS:
         return False
     at = format_time(datetime.fromtimestamp(t, UTC))
-    by = str(args.get("by") or "office")[:100]
-    note = " ".join(str(args.get("note") or "").split())[:500] or None
+    by = (op.by or "office")[:100]
+    note = " ".join((op.note or "").split())[:500] or None
     task = next((x for x in tk.tasks if x.get("kind") == "call_office"), None)
     if reply == "no_answer":
         if task is None or task.get("done_at"):
@@ -72,7 +72,7 @@ def answer(engine: Engine, tk: Ticket, args: dict[str, Any], t: float) -> bool:
         if not tk.planned:
             tk.planned = True
             for person in tk.affected:
-                engine._notify(tk, person, "planned", t)
+                engine.notify(tk, person, "planned", t)
         return True
     site = engine.inv.sites.get(tk.site or "")
     provider = getattr(site, "provider_contact", None) if site else None
@@ -81,7 +81,7 @@ def answer(engine: Engine, tk: Ticket, args: dict[str, Any], t: float) -> bool:
         escalation.escalate(engine, tk, t, "admins", "the office confirmed a failure" + (f": {note}" if note else ""),
                             by, notify=recipient)
         if recipient:
-            engine._notify(tk, "admins", "escalated", t)
+            engine.notify(tk, "admins", "escalated", t)
     for person in tk.affected:
-        engine._notify(tk, person, "failure_confirmed", t)
+        engine.notify(tk, person, "failure_confirmed", t)
     return True

@@ -30,7 +30,7 @@ from watcher.config import Config
 from watcher.config.sinks import SinkBase, SinksConfig
 from watcher.live import Live
 from watcher.metrics import Metrics
-from watcher.model import Op, utcnow
+from watcher.model import op_json, utcnow
 from watcher.sinks import build_sink, queue
 from watcher.sinks.base import Draft, ExternalRef, Sink, SinkError
 from watcher.sinks.text import Texts
@@ -219,9 +219,9 @@ class SinkService:
             link = links.get(action.external_id)
             if link is None:
                 continue  # not one of watcher's tickets
-            op = Op(action.action, utcnow(), {"ticket": link.ticket_id, "by": action.by})
+            op = op_json(action.action, utcnow(), {"ticket": link.ticket_id, "by": action.by})
             key = f"op|sink|{sink.name}|{action.external_id}|{action.action}|{action.stamp}"
-            rows.append(InboxRow("op", "sink", key, now, orjson.dumps(op.to_dict()).decode()))
+            rows.append(InboxRow("op", "sink", key, now, orjson.dumps(op).decode()))
             if link.external_status != action.stamp:
                 await asyncio.to_thread(queue.set_external_status, self.store, link.ticket_id, sink.name,
                                         action.stamp, now)
