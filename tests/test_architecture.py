@@ -68,7 +68,9 @@ LAYERS: dict[str, frozenset[str]] = {
     # the engine worker (inbox -> rules -> store) and the ingest writer
     "watcher.pipeline": frozenset({M, CONFIG, "watcher.live", "watcher.store", "watcher.status", "watcher.rules",
                                    "watcher.guard", "watcher.sinks", *LIB}),
-    "watcher.ingest": frozenset({M, "watcher.collectors.formats", "watcher.store", "watcher.pipeline", *LIB}),
+    # the one way events enter the inbox (HTTP and collectors); the feed observer's type from runtime
+    "watcher.ingest": frozenset({M, "watcher.collectors.formats", "watcher.store", "watcher.pipeline",
+                                 "watcher.runtime", *LIB}),
     # the self-watch: silent feeds and the heartbeat, events into the inbox
     "watcher.feeds": frozenset({M, CONFIG, "watcher.store", "watcher.rules.binding", *LIB}),
     "watcher.heartbeat": frozenset({CONFIG, "watcher.store", "watcher.pipeline", *LIB}),
