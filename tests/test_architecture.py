@@ -103,9 +103,6 @@ BACK_ARROWS: dict[tuple[str, str], str] = {
     ("watcher/config/sinks.py", "watcher.sinks"):
         "load_sinks reads the kinds from the one table of sinks (each sink names its config class); "
         "removed when the config classes carry their kind and config/ holds that table",
-    ("watcher/notify/outbox.py", "watcher.report.send"):
-        "the dispatcher delivers the monthly report's mail and asks report.send to make it (a lazy import); "
-        "removed when app.py hands the dispatcher that preparer",
     ("watcher/config/rules.py", "watcher.rules.kinds"):
         "each rule's kind-specific keys are read by its row of the kinds table (RULE_KINDS, a lazy import); "
         "removed when the kinds' config types and parsers live in config/ and rules/kinds names them",

@@ -35,7 +35,7 @@ from watcher.live import Live
 from watcher.metrics import Metrics
 from watcher.notify.outbox import Dispatcher
 from watcher.pipeline import EngineWorker, Ingestor
-from watcher.report.send import Scheduler
+from watcher.report.send import Scheduler, prepare_mail
 from watcher.runtime import RUNTIME, Runtime
 from watcher.selfwatch import watching
 from watcher.store import InboxRow, Store, keys
@@ -123,7 +123,7 @@ class _Parts:
         yield
 
     async def dispatcher_part(self, app: web.Application) -> AsyncIterator[None]:
-        self.dispatcher = Dispatcher(self.live, self.store, self.metrics, self.secret)
+        self.dispatcher = Dispatcher(self.live, self.store, self.metrics, self.secret, report_mail=prepare_mail)
         if self.config.service.notify.enabled:
             await self.dispatcher.start()
         yield
