@@ -36,7 +36,7 @@ from watcher.metrics import Metrics
 from watcher.model import Event
 from watcher.notify.outbox import Dispatcher
 from watcher.pipeline import EngineWorker, Ingestor
-from watcher.report.send import Scheduler
+from watcher.report.send import Scheduler, prepare_mail
 from watcher.runtime import RUNTIME, Runtime
 from watcher.selfwatch import watching
 from watcher.store import Store, keys
@@ -51,7 +51,7 @@ log = logging.getLogger("watcher")
 def _auth(config: Config) -> dict[str, IngestAuth]:
     out = {}
     for name, a in config.service.auth.items():
-        out[name] = IngestAuth(kind=a.kind, token=a.token or None,  # type: ignore[arg-type]
+        out[name] = IngestAuth(kind=a.kind, token=a.token or None,
                                username=a.username or None, password=a.password or None,
                                secret=a.secret or None, max_skew=int(a.max_skew))
     return out
@@ -124,7 +124,7 @@ class _Parts:
         yield
 
     async def dispatcher_part(self, app: web.Application) -> AsyncIterator[None]:
-        self.dispatcher = Dispatcher(self.live, self.store, self.metrics, self.secret)
+        self.dispatcher = Dispatcher(self.live, self.store, self.metrics, self.secret, report_mail=prepare_mail)
         if self.config.service.notify.enabled:
             await self.dispatcher.start()
         yield
@@ -205,18 +205,18 @@ class _Parts:
         """Read the rules, the inventory and the rest of the files again, off the event loop;
         only when all of it is valid, restart the collectors on it and swap it in.
 
-        The service settings stay as started (with the command line's overrides).  An invalid
-        file raises its error (file, line, key) and changes nothing.  The collectors restart
-        only when more than the rules changed (a restart forgets which probes were failing and
-        since when); collectors that cannot start on the new configuration are started again
-        on the old one, which stays in force.
+        The service settings stay as started (with the command line's overrides), except
+        ``feeds:``, which the self-watch follows.  An invalid file raises its error (file, line,
+        key) and changes nothing.  The collectors restart only when the inventory changed (a
+        restart forgets which probes were failing and since when); collectors that cannot start
+        on the new configuration are started again on the old one, which stays in force.
         """
         async with self._reloading:
             if self._stopping:
                 raise RuntimeError("the service is stopping")
             old = self.live.config
             new = await asyncio.to_thread(_read_again, old)
-            if replace(new, rules=old.rules) != old:
+            if replace(new, rules=old.rules, service=old.service) != old:
                 await self._stop_collectors()
                 try:
                     await self._start_collectors(new)
@@ -231,8 +231,11 @@ class _Parts:
 
 
 def _read_again(old: Config) -> Config:
-    """The configuration files as they are now, with the service settings ``old`` started with."""
-    return replace(load_config(old.service.path), service=old.service)
+    """The configuration files as they are now, with the service settings ``old`` started with,
+    but for the expected feeds (``feeds:``), which need nothing restarted: the self-watch reads
+    them from the configuration in force at each round."""
+    new = load_config(old.service.path)
+    return replace(new, service=replace(old.service, feeds=new.service.feeds))
 
 
 async def _store_events(rt: Runtime, events: list[Event]) -> None:
