@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import signal
+import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import orjson
 import pytest
 import yaml
 from aiohttp import web
@@ -19,6 +21,8 @@ from tests.servers import HttpReceiver, SmtpServer, free_port
 from tests.test_api import INVENTORY, Api, app_in
 from tests.test_e2e import write_config
 from watcher.config import ConfigError
+from watcher.feeds import ALERTNAME
+from watcher.store import feeds as feed_table
 
 
 def test_reload_rejects_broken_rules_and_keeps_serving(tmp_path: Path) -> None:
@@ -131,3 +135,48 @@ async def test_a_broken_file_changes_nothing(tmp_path: Path) -> None:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_reload_applies_the_feeds_section(tmp_path: Path) -> None:
+    """``feeds:`` is read again with the rules and the inventory: a feed it adds is watched
+    (silent after its period, counted from the reload), one it removes is no longer expected
+    and its announced silence ends; the collectors are not restarted for either."""
+    async with AsyncExitStack() as stack:
+        api: Api = await app_in(tmp_path, stack, collectors={"probes": True})
+        rt = api.rt
+        await api.wait_for(lambda: _true(rt.worker.leader), "the engine to lead")
+        collectors = rt.collectors
+        assert rt.config.service.feeds == ()
+        service = tmp_path / "watcher.yaml"
+        started = yaml.safe_load(service.read_text())
+        feed = {"name": "beta-watchdog", "client": "beta", "source": "alertmanager", "period": "1s"}
+        service.write_text(yaml.safe_dump({**started, "feeds": [feed]}))
+
+        reloaded_at = time.time()
+        status, body = await api.post("/api/v1/reload", {})
+        assert status == 200, body
+        assert [f.name for f in rt.config.service.feeds] == ["beta-watchdog"]
+        assert rt.collectors is collectors, "a feeds change restarts no collector"
+        assert rt.config.service.listen == "127.0.0.1:8080" and rt.config.service.db_url.endswith("watcher.db")
+
+        async def silent() -> bool:
+            return (await api.metric("watcher_feed_silent", client="beta", feed="beta-watchdog")) == 1.0
+
+        await api.wait_for(silent, "the new feed to be announced silent")
+        announced = (await asyncio.to_thread(feed_table.load, rt.store))["beta-watchdog"][1]
+        assert announced is not None and announced >= reloaded_at, "silent since the reload, not since the start"
+
+        service.write_text(yaml.safe_dump(started))  # the feed is no longer expected
+        await rt.reload()
+        assert rt.config.service.feeds == () and rt.collectors is collectors
+
+        async def ended() -> bool:
+            return (await asyncio.to_thread(feed_table.load, rt.store))["beta-watchdog"][1] is None
+
+        await api.wait_for(ended, "the removed feed's silence to end")
+        assert (await api.metric("watcher_feed_silent", client="beta", feed="beta-watchdog")) == 0.0
+        rows = await asyncio.to_thread(rt.store.read_inbox, 0, 1000)
+        silences = [e for e in (orjson.loads(payload) for _, _, _, payload in rows)
+                    if e["labels"].get("alertname") == ALERTNAME]
+        assert [(e["labels"]["feed"], e["status"]) for e in silences] == [("beta-watchdog", "firing"),
+                                                                          ("beta-watchdog", "resolved")], silences

@@ -97,7 +97,7 @@ def test_two_schedulers_racing_send_one_mail_with_the_pdf(tmp_path: Path, db_url
             assert send.run_once(stores[1], config, now + timedelta(hours=3)) == []  # a restart later that day
 
             async def deliver() -> None:
-                dispatcher = Dispatcher(config, stores[1], Metrics(), b"k")
+                dispatcher = Dispatcher(config, stores[1], Metrics(), b"k", report_mail=send.prepare_mail)
                 await dispatcher.start()
                 try:
                     await asyncio.to_thread(smtp.wait_for, 1, 60)

@@ -23,22 +23,23 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from aiohttp import web
 
 from watcher.api import health
 from watcher.api.auth import IngestAuth
-from watcher.api.http import read_auth, routes, source_label
+from watcher.api.http import read_auth, routes
 from watcher.collectors.running import run_collectors
 from watcher.config import Config, load_config
+from watcher.ingest import submit_events
 from watcher.live import Live
 from watcher.metrics import Metrics
+from watcher.model import Event
 from watcher.notify.outbox import Dispatcher
 from watcher.pipeline import EngineWorker, Ingestor
-from watcher.report.send import Scheduler
+from watcher.report.send import Scheduler, prepare_mail
 from watcher.runtime import RUNTIME, Runtime
 from watcher.selfwatch import watching
-from watcher.store import InboxRow, Store, keys
+from watcher.store import Store, keys
 from watcher.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ log = logging.getLogger("watcher")
 def _auth(config: Config) -> dict[str, IngestAuth]:
     out = {}
     for name, a in config.service.auth.items():
-        out[name] = IngestAuth(kind=a.kind, token=a.token or None,  # type: ignore[arg-type]
+        out[name] = IngestAuth(kind=a.kind, token=a.token or None,
                                username=a.username or None, password=a.password or None,
                                secret=a.secret or None, max_skew=int(a.max_skew))
     return out
@@ -123,7 +124,7 @@ class _Parts:
         yield
 
     async def dispatcher_part(self, app: web.Application) -> AsyncIterator[None]:
-        self.dispatcher = Dispatcher(self.live, self.store, self.metrics, self.secret)
+        self.dispatcher = Dispatcher(self.live, self.store, self.metrics, self.secret, report_mail=prepare_mail)
         if self.config.service.notify.enabled:
             await self.dispatcher.start()
         yield
@@ -138,7 +139,7 @@ class _Parts:
         await asyncio.to_thread(self.store.release_lead)  # another replica may lead from now on
 
     async def ingestor_part(self, app: web.Application) -> AsyncIterator[None]:
-        self.ingestor = Ingestor(self.store, self.worker.wake)
+        self.ingestor = Ingestor(self.store, self.worker)
         await self.ingestor.start()
         yield
         await self.ingestor.stop(timeout=1.0)
@@ -204,18 +205,18 @@ class _Parts:
         """Read the rules, the inventory and the rest of the files again, off the event loop;
         only when all of it is valid, restart the collectors on it and swap it in.
 
-        The service settings stay as started (with the command line's overrides).  An invalid
-        file raises its error (file, line, key) and changes nothing.  The collectors restart
-        only when more than the rules changed (a restart forgets which probes were failing and
-        since when); collectors that cannot start on the new configuration are started again
-        on the old one, which stays in force.
+        The service settings stay as started (with the command line's overrides), except
+        ``feeds:``, which the self-watch follows.  An invalid file raises its error (file, line,
+        key) and changes nothing.  The collectors restart only when the inventory changed (a
+        restart forgets which probes were failing and since when); collectors that cannot start
+        on the new configuration are started again on the old one, which stays in force.
         """
         async with self._reloading:
             if self._stopping:
                 raise RuntimeError("the service is stopping")
             old = self.live.config
             new = await asyncio.to_thread(_read_again, old)
-            if replace(new, rules=old.rules) != old:
+            if replace(new, rules=old.rules, service=old.service) != old:
                 await self._stop_collectors()
                 try:
                     await self._start_collectors(new)
@@ -230,22 +231,16 @@ class _Parts:
 
 
 def _read_again(old: Config) -> Config:
-    """The configuration files as they are now, with the service settings ``old`` started with."""
-    return replace(load_config(old.service.path), service=old.service)
+    """The configuration files as they are now, with the service settings ``old`` started with,
+    but for the expected feeds (``feeds:``), which need nothing restarted: the self-watch reads
+    them from the configuration in force at each round."""
+    new = load_config(old.service.path)
+    return replace(new, service=replace(old.service, feeds=new.service.feeds))
 
 
-async def _store_events(rt: Runtime, events: list[Any]) -> None:
-    """The sink of every built-in collector: the same durable inbox as HTTP ingest."""
-    if not events:
-        return
-    if rt.observe is not None:
-        rt.observe(events, time.time())
-    rows = [InboxRow("event", ev.source, ev.occurrence_key, time.time(), orjson.dumps(ev.to_dict()).decode())
-            for ev in events]
-    seqs = await rt.ingestor.submit(rows)
-    for ev, seq in zip(events, seqs, strict=True):
-        (rt.metrics.events_received if seq is not None else rt.metrics.events_duplicate).labels(
-            source_label(ev.source)).inc()
+async def _store_events(rt: Runtime, events: list[Event]) -> None:
+    """The sink of every built-in collector: the same way into the inbox as HTTP ingest."""
+    await submit_events(rt.ingestor, events, metrics=rt.metrics, observe=rt.observe)
 
 
 async def _reload_logged(rt: Runtime) -> None:
@@ -367,7 +362,7 @@ async def _serve(config: Config, sock: socket.socket | None = None, primary: boo
     app = build_app(config, primary=primary)
     # keepalive_timeout bounds how long a connection may stay idle or take to send a request's
     # headers (aiohttp does not reset it per byte, so a trickle is cut too); bodies have
-    # body_timeout (watcher.api.http._read_body): half-open connections do not pile up
+    # body_timeout (watcher.api.common.read_body): half-open connections do not pile up
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0, access_log=None,
                            keepalive_timeout=config.service.header_timeout)
     try:

@@ -16,6 +16,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +25,8 @@ from watcher.config import Config
 COMMANDS = ("calls", "call", "escalate", "office-answer", "advice")
 
 
-def add_parsers(sub: Any, config_arg: Any) -> None:
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                config_arg: Callable[[argparse.ArgumentParser], None]) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         config_arg(p)
         p.add_argument("--url", help="the service (default http://LISTEN of watcher.yaml)")

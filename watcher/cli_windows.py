@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 import urllib.error
-from typing import Any
+from collections.abc import Callable
 from urllib.parse import quote
 
 from watcher.cli_helpdesk import _request
@@ -22,7 +22,8 @@ from watcher.config import Config
 COMMANDS = ("silences", "maintenances")
 
 
-def add_parsers(sub: Any, config_arg: Any) -> None:
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                config_arg: Callable[[argparse.ArgumentParser], None]) -> None:
     for plural in COMMANDS:
         p = sub.add_parser(plural, help=f"list or lift the running service's {plural}")
         config_arg(p)

@@ -28,11 +28,11 @@ import logging
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -41,6 +41,9 @@ from watcher.model import Event, Op, Status, op_from_dict, utcnow
 from watcher.store import InboxRow, Store
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:  # the service's Runtime, which the demo plays into; not imported at run time
+    from watcher.runtime import Runtime
 
 SHARE = "acme-projects"
 HISTORY = timedelta(hours=3, minutes=45)
@@ -118,7 +121,7 @@ SCRIPT: list[tuple[float, str]] = [
 """(seconds after the start, step): the morning's live part, well inside a minute."""
 
 
-async def play(rt: Any, started: float | None = None) -> None:
+async def play(rt: Runtime, started: float | None = None) -> None:
     """Play the live part of the morning into ``rt`` (the service's ``Runtime``), then keep
     feeding the share's samples every 30 s so that its forecast stays current."""
     started = time.monotonic() if started is None else started
@@ -158,12 +161,12 @@ async def play(rt: Any, started: float | None = None) -> None:
         await _submit(rt, share_samples(rt.config, utcnow(), history_start))
 
 
-async def _submit(rt: Any, items: Sequence[Event | Op]) -> None:
+async def _submit(rt: Runtime, items: Sequence[Event | Op]) -> None:
     received = time.time()
     await rt.ingestor.submit([_row(item, received) for item in items])
 
 
-async def _ticket_of(rt: Any, site: str, timeout: float = 10.0) -> str | None:
+async def _ticket_of(rt: Runtime, site: str, timeout: float = 10.0) -> str | None:
     """The open ticket of ``site`` once the engine has opened it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -175,11 +178,11 @@ async def _ticket_of(rt: Any, site: str, timeout: float = 10.0) -> str | None:
 
 
 @contextlib.asynccontextmanager
-async def running(rt: Any) -> Any:
+async def running(rt: Runtime) -> AsyncIterator[None]:
     """``async with running(rt):`` plays the demo for as long as the block runs."""
     task = asyncio.create_task(play(rt), name="demo")
     try:
-        yield task
+        yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -60,21 +60,21 @@ class FeedWatch:
                  sink: Callable[[list[Event]], Awaitable[None]], clock: Callable[[], float] = time.time,
                  interval: float | None = None, current: Callable[[], Config] | None = None) -> None:
         self.config = config
-        self.current = current or (lambda: config)  # the config in force (SIGHUP reloads the inventory)
+        self.current = current or (lambda: config)  # the config in force (a reload swaps it)
         self.store = store
         self.metrics = metrics
         self.is_leader = is_leader
         self.sink = sink
         self.clock = clock
-        self.feeds = config.service.feeds
-        shortest = min((f.period for f in self.feeds), default=60.0)
-        self.interval = interval if interval is not None else min(5.0, max(0.2, shortest / 5))
+        self._interval = interval
+        self.feeds: tuple[FeedConfig, ...] = ()
+        self.interval = 5.0
         self._by_source: dict[str, list[FeedConfig]] = {}
         self._any: list[FeedConfig] = []
         self._unbound: dict[str, list[Matcher]] = {}
-        for f in self.feeds:
-            (self._by_source.setdefault(f.source, []) if f.source is not None else self._any).append(f)
-            self._unbound[f.name] = [m for m in f.matchers if m.label not in _BOUND_LABELS]
+        self._use(config.service.feeds)
+        self._expected_since: dict[str, float] = {}  # feeds a reload added: when they became expected
+        self._gone: dict[str, FeedConfig] = {}  # feeds a reload removed, whose silence is still announced
         self._seen: dict[str, float] = {}  # what this process saw, not yet written
         self._latest: dict[str, float] = {}  # the newest time this process knows of, per feed
         self._announced: dict[str, float] = {}  # feed -> the "since" of its announced silence
@@ -83,10 +83,44 @@ class FeedWatch:
         self._task: asyncio.Task[None] | None = None
         self._failing = False
 
+    def _use(self, feeds: tuple[FeedConfig, ...]) -> None:
+        """Index ``feeds`` by source, and pace the rounds by the shortest period."""
+        self.feeds = feeds
+        shortest = min((f.period for f in feeds), default=60.0)
+        self.interval = self._interval if self._interval is not None else min(5.0, max(0.2, shortest / 5))
+        self._by_source, self._any, self._unbound = {}, [], {}
+        for f in feeds:
+            (self._by_source.setdefault(f.source, []) if f.source is not None else self._any).append(f)
+            self._unbound[f.name] = [m for m in f.matchers if m.label not in _BOUND_LABELS]
+
+    def _follow(self) -> None:
+        """Take the ``feeds:`` section a reload brought.  A feed it adds gets its whole period
+        from now before it can be silent; one it removes is no longer expected, and its
+        announced silence ends at the leader's next round (``check``)."""
+        feeds = self.current().service.feeds
+        if feeds is self.feeds:
+            return
+        if feeds != self.feeds:
+            now = self.clock()
+            old = {f.name: f for f in self.feeds}
+            names = {f.name for f in feeds}
+            for f in feeds:
+                if f.name not in old:
+                    self._expected_since[f.name] = now
+                self._gone.pop(f.name, None)
+            for name, f in old.items():
+                if name not in names:
+                    self._gone[name] = f
+                    self._expected_since.pop(name, None)
+                    self.metrics.feed_silent.labels(f.name, f.client).set(0)
+            log.info("feeds reloaded: %d expected", len(feeds))
+        self._use(feeds)
+
     # ------------------------------------------------------------ ingest side
 
     def observe(self, events: list[Event], received_at: float) -> None:
         """Note the feeds that these events, just received (re-sends included), show speaking."""
+        self._follow()
         if not self.feeds:
             return
         spoke = False
@@ -111,8 +145,8 @@ class FeedWatch:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        if self.feeds:
-            self._task = asyncio.create_task(self._run(), name="feed-watch")
+        """Run the rounds; with no feeds expected they only look for a reload that adds some."""
+        self._task = asyncio.create_task(self._run(), name="feed-watch")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -126,6 +160,9 @@ class FeedWatch:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            self._follow()
+            if not self.feeds and not self._gone and not self._seen:
+                continue
             try:
                 await asyncio.to_thread(self._flush)
                 if self.is_leader():
@@ -165,6 +202,13 @@ class FeedWatch:
                      for f in self.feeds if f.name in self._announced]
             if again:  # an announcement a crash may have cut short; a duplicate otherwise
                 await self.sink(again)
+        for name, gone in list(self._gone.items()):  # no longer expected: its silence ends now
+            since = self._announced.pop(name, None)
+            if since is not None:
+                await self.sink([self._event(gone, "resolved", since, now)])
+                await asyncio.to_thread(feed_table.set_silent, self.store, name, None, now)
+                log.info("feed %s of client %s is no longer expected", name, gone.client)
+            del self._gone[name]
         for f in self.feeds:
             last_db = stored.get(f.name, (None, None))[0]
             last = max((t for t in (last_db, self._latest.get(f.name)) if t is not None), default=None)
@@ -178,8 +222,8 @@ class FeedWatch:
                     await asyncio.to_thread(feed_table.set_silent, self.store, f.name, None, now)
                     del self._announced[f.name]
                     log.info("feed %s of client %s speaks again", f.name, f.client)
-            elif now - max(last or 0.0, self._lead_since) > f.period:
-                since = last if last is not None else self._lead_since
+            elif now - max(last or 0.0, self._lead_since, self._expected_since.get(f.name, 0.0)) > f.period:
+                since = last if last is not None else max(self._lead_since, self._expected_since.get(f.name, 0.0))
                 await asyncio.to_thread(feed_table.set_silent, self.store, f.name, since, now)
                 self._announced[f.name] = since
                 await self.sink([self._event(f, "firing", since, now)])

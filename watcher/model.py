@@ -563,7 +563,7 @@ class NotificationRecord:
     """A notification owed or given, as the ticket lists it."""
 
     to: str
-    kind: str
+    kind: NotificationKind
     at: datetime
     channel: str | None = None
     sent_at: datetime | None = None
@@ -709,7 +709,7 @@ class Notice:
 
     ticket_id: str
     to: str
-    kind: str
+    kind: NotificationKind
     at: datetime
 
     @property

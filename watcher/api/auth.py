@@ -27,10 +27,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-AuthKind = Literal["none", "bearer", "basic", "hmac"]
-AUTH_KINDS: tuple[AuthKind, ...] = ("none", "bearer", "basic", "hmac")
+from watcher.config.service import AUTH_KINDS, AuthKind
 
 TIMESTAMP_HEADER = "X-Watcher-Timestamp"
 SIGNATURE_HEADER = "X-Watcher-Signature"

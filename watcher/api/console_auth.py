@@ -25,58 +25,12 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from watcher.config.yamlload import Reader
+from watcher.config.console import LANGUAGES, ConsoleConfig, ConsoleUser, load_console
 
 COOKIE = "watcher_session"
-LANGUAGES = ("pl", "en")
-
-
-@dataclass(frozen=True)
-class ConsoleUser:
-    name: str
-    password_hash: str = field(repr=False)
-    display: str = ""
-
-
-@dataclass(frozen=True)
-class ConsoleConfig:
-    users: tuple[ConsoleUser, ...] = ()
-    proxy_header: str | None = None
-    session_hours: float = 12.0
-    language: str = "pl"
-
-    @property
-    def mode(self) -> str:
-        """``users``, ``proxy`` or ``open`` (a name only)."""
-        if self.users:
-            return "users"
-        return "proxy" if self.proxy_header else "open"
-
-    def user(self, name: str) -> ConsoleUser | None:
-        folded = name.strip().casefold()
-        return next((u for u in self.users if u.name.casefold() == folded), None)
-
-
-def load_console(r: Reader | None) -> ConsoleConfig:
-    """``console:`` of watcher.yaml (absent: an open console that asks for a name)."""
-    if r is None:
-        return ConsoleConfig()
-    r.check_keys({"users", "proxy_header", "session_hours", "language"})
-    users = []
-    for ur in r.items("users"):
-        ur.check_keys({"name", "password_hash", "display"})
-        digest = ur.text("password_hash", required=True)
-        if not digest.startswith("$argon2"):
-            ur.fail("password_hash", "expected an Argon2 hash (make one with `watcher hash-password`)")
-        users.append(ConsoleUser(ur.text("name", required=True), digest, ur.text("display", "")))
-    language = r.text("language", "pl")
-    if language not in LANGUAGES:
-        r.fail("language", f"expected one of {', '.join(LANGUAGES)}")
-    hours = r.number("session_hours", 12.0)
-    return ConsoleConfig(tuple(users), r.opt_str("proxy_header"), hours, language)
 
 
 def hash_password(password: str) -> str:
@@ -153,3 +107,7 @@ def proxy_user(config: ConsoleConfig, headers: Mapping[str, str]) -> str | None:
         return None
     value = headers.get(config.proxy_header, "").strip()
     return value[:120] or None
+
+
+__all__ = ["COOKIE", "LANGUAGES", "ConsoleConfig", "ConsoleUser", "Session", "hash_password", "load_console",
+           "make_cookie", "proxy_user", "read_cookie", "verify_password"]

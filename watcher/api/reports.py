@@ -7,12 +7,14 @@ download link, served from the ``reports`` table (``watcher.report.send``).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
 from aiohttp import web
 
 from watcher.report import send
+from watcher.store import Store
 
 
 def render(rows: list[dict[str, Any]]) -> str:
@@ -36,7 +38,7 @@ async def guarded(request: web.Request) -> None:
     await _guarded(request)
 
 
-def routes(app: web.Application, store_of: Any) -> None:
+def routes(app: web.Application, store_of: Callable[[web.Request], Store]) -> None:
     """``store_of(request)`` gives the running service's store."""
 
     async def page(request: web.Request) -> web.Response:

@@ -283,7 +283,7 @@ def _agent_address(envelope: dict[str, Any], sender: str) -> str:
 
 
 def trap_to_events(
-    varbinds: Sequence[tuple[Any, Any]],
+    varbinds: Sequence[tuple[object, object]],
     *,
     sender: str,
     received_at: datetime,

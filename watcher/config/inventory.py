@@ -8,10 +8,11 @@ hot path and never a scan of the YAML.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,7 +46,7 @@ class BusinessHours:
     end: time
     tz: ZoneInfo
     text: str
-    holidays: Any = None  # a ``holidays`` calendar (``date in it``): closed all day; None: none
+    holidays: Container[date] | None = None  # a ``holidays`` calendar (``date in it``): closed all day
 
     def closed(self, day: date) -> bool:
         return self.holidays is not None and day in self.holidays
@@ -74,7 +75,7 @@ class BusinessHours:
         return begin + timedelta(seconds=seconds)
 
 
-def with_holidays(bh: BusinessHours, code: str, fail: Any) -> BusinessHours:
+def with_holidays(bh: BusinessHours, code: str, fail: Callable[[str], object]) -> BusinessHours:
     """``bh`` closed on the public holidays of ``code`` (``PL``, or ``DE-BY`` with a subdivision),
     from the maintained ``holidays`` library; ``fail(why)`` for a code it does not know."""
     import dataclasses
@@ -295,7 +296,7 @@ def load_inventory(path: Path) -> Inventory:
             cr.fail("business_hours", f"expected like 'Mon-Fri 08:00-17:00' or '24/7', got {bh_text!r}")
         holiday_code = cr.opt_str("holidays")
         if holiday_code:
-            bh = with_holidays(bh, holiday_code, lambda why, r=cr: r.fail("holidays", why))
+            bh = with_holidays(bh, holiday_code, partial(cr.fail, "holidays"))
         clocks: dict[str, tuple[float, float]] = {}
         er = cr.child("escalation_clocks")
         if er is not None:

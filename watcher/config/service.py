@@ -5,23 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from watcher.collectors.formats import auth_paths
 from watcher.config.collectors import CollectorsConfig, SnmpConfig, load_collectors, load_snmp
+from watcher.config.console import ConsoleConfig, load_console
 from watcher.config.inventory import Inventory, load_inventory
 from watcher.config.mail import MailConfig, load_mail_config
 from watcher.config.report import ReportConfig, load_report_config
 from watcher.config.rules import Rules, load_rules
 from watcher.config.secrets import secret_setting
 from watcher.config.selfwatch import FeedConfig, HeartbeatConfig, check_feed_clients, load_feeds, load_heartbeat
+from watcher.config.sinks import SinksConfig, check_clients, load_sinks
 from watcher.config.yamlload import ConfigError, ConfigErrors, Reader, collecting, record, root_reader
+
+AuthKind = Literal["none", "bearer", "basic", "hmac"]
+AUTH_KINDS: tuple[AuthKind, ...] = ("none", "bearer", "basic", "hmac")
 
 
 @dataclass(frozen=True)
 class AuthConfig:
     """Credentials for one ingest path; secrets never appear in repr."""
 
-    kind: str = "none"  # none | bearer | basic | hmac
+    kind: AuthKind = "none"
     token: str = field(default="", repr=False)
     username: str = ""
     password: str = field(default="", repr=False)
@@ -70,8 +76,8 @@ class ServiceConfig:
     feeds: tuple[FeedConfig, ...] = ()
     heartbeat: HeartbeatConfig | None = None
     report: ReportConfig = field(default_factory=ReportConfig)
-    console: Any = None  # watcher.api.console_auth.ConsoleConfig: who may use the agent console
-    sinks: Any = None  # watcher.config.sinks.SinksConfig when watcher.yaml has a sinks: section
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)  # who may use the agent console
+    sinks: SinksConfig | None = None  # when watcher.yaml has a sinks: section
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ class Config:
     inventory: Inventory
 
 
-_AUTH_PATHS = ("events", "prometheus", "alertmanager", "grafana", "zabbix", "api")
+_AUTH_PATHS = (*auth_paths(), "api")  # the formats' ingest paths (their table) and the agents' API
 
 
 def _positive(r: Reader, key: str, default: float) -> float:
@@ -93,8 +99,9 @@ def _positive(r: Reader, key: str, default: float) -> float:
 
 def _auth(r: Reader) -> AuthConfig:
     r.check_keys({"kind", "token", "username", "password", "secret", "max_skew"})
-    kind = r.text("kind", "none")
-    if kind not in ("none", "bearer", "basic", "hmac"):
+    text = r.text("kind", "none")
+    kind = next((k for k in AUTH_KINDS if k == text), None)
+    if kind is None:
         r.fail("kind", "expected none, bearer, basic or hmac")
     auth = AuthConfig(kind, secret_setting(r, "token"), r.text("username", ""), secret_setting(r, "password"),
                       secret_setting(r, "secret"), r.duration("max_skew", 300))
@@ -146,8 +153,6 @@ def _load_all(service_of: Callable[[], ServiceConfig]) -> Config:
     config = Config(service, parts[0], parts[1])
     check_feed_clients(service.feeds, config.inventory.clients)
     if service.sinks is not None:
-        from watcher.config.sinks import check_clients
-
         check_clients(service.sinks, config.inventory, str(service.path))
     return config
 
@@ -205,11 +210,7 @@ def load_service(p: Path) -> ServiceConfig:
     sinks = None
     skr = r.child("sinks")
     if skr is not None:
-        from watcher.config.sinks import load_sinks
-
         sinks = load_sinks(skr, secret_setting)
-    from watcher.api.console_auth import load_console
-
     return ServiceConfig(
         collectors=collectors, mail=mail, report=report, sinks=sinks, console=load_console(r.child("console")),
         feeds=load_feeds(r), heartbeat=load_heartbeat(r, secret_setting),

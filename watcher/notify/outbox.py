@@ -53,7 +53,7 @@ DEAD_AFTER = 10.0  # a notifier whose heartbeat is this old is dead: its claims 
 class Recipient:
     urls: tuple[str, ...]
     language: str
-    person: dict[str, Any] | None
+    person: dict[str, str] | None  # the reader as the templates see it: id, name, language
 
 
 def resolve_recipient(config: Config, client_id: str, to: str) -> Recipient | None:
@@ -218,12 +218,24 @@ class _Batch:
         return doc
 
 
+ReportMail = Callable[[Store, Config, str], tuple[str, tuple[str, ...], Message] | None]
+"""Makes the mail of the stored report an outbox row names: (language, the coordinator's URLs,
+the message), or None when there is no such report (``watcher.report.send.prepare_mail``)."""
+
+
 class Dispatcher:
-    """Claims due outbox rows and delivers them, a few at a time."""
+    """Claims due outbox rows and delivers them, a few at a time.
+
+    ``report_mail`` makes the monthly report's mail (``report`` rows); it is handed in by the
+    wiring (watcher.app), so notify does not import the report that sends through it.  Without
+    one, a ``report`` row is a dead letter.
+    """
 
     def __init__(self, config: Config | Live, store: Store, metrics: Metrics, secret: bytes,
-                 clock: Callable[[], float] = time.time, concurrency: int = 8) -> None:
+                 clock: Callable[[], float] = time.time, concurrency: int = 8,
+                 report_mail: ReportMail | None = None) -> None:
         self.live = Live.of(config)
+        self.report_mail = report_mail
         self.store = store
         self.metrics = metrics
         self.secret = secret
@@ -368,9 +380,10 @@ class Dispatcher:
         """Render one notice; a notice that can never be sent is marked dead here (None)."""
         n = self.config.service.notify
         if item.kind == "report":
-            from watcher.report.send import prepare_mail
-
-            made = await asyncio.to_thread(prepare_mail, self.store, self.config, item.ticket_id)
+            if self.report_mail is None:
+                await self._dead(item, "this service makes no report mails")
+                return None
+            made = await asyncio.to_thread(self.report_mail, self.store, self.config, item.ticket_id)
             if made is None or not made[1]:
                 await self._dead(item, "no such report, or its client has no coordinator address")
                 return None

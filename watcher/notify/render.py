@@ -81,7 +81,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 from markupsafe import Markup
 
-from watcher.model import EventError, parse_time
+from watcher.model import EventError, OutboxKind, parse_time
 from watcher.notify import readable
 
 __all__ = ["FALLBACK_LANGUAGES", "TEMPLATES_DIR", "Message", "RenderError", "language_chain", "render"]
@@ -115,7 +115,7 @@ class RenderError(Exception):
         self.lineno = lineno
 
 
-def render(kind: str, language: str, context: Mapping[str, Any],
+def render(kind: OutboxKind, language: str, context: Mapping[str, Any],
            overrides_dir: Path | None = None) -> Message:
     """Render the subject, text and HTML of one notice ``kind`` for a reader of ``language``.
 

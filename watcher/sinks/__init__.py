@@ -4,8 +4,6 @@ by the ``kind`` of a ``sinks.systems`` entry in watcher.yaml."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import aiohttp
 
 from watcher.config.sinks import SinkBase
@@ -16,7 +14,7 @@ from watcher.sinks.rt import RtSink
 from watcher.sinks.webhook import WebhookSink
 from watcher.sinks.zammad import ZammadSink
 
-SINKS: dict[str, type[Sink[Any]]] = {
+SINKS: dict[str, type[Sink[SinkBase]]] = {
     "rt": RtSink,
     "zammad": ZammadSink,
     "glpi": GlpiSink,
@@ -25,7 +23,7 @@ SINKS: dict[str, type[Sink[Any]]] = {
 }
 
 
-def build_sink(cfg: SinkBase, session: aiohttp.ClientSession) -> Sink[Any]:
+def build_sink(cfg: SinkBase, session: aiohttp.ClientSession) -> Sink[SinkBase]:
     return SINKS[cfg.kind](cfg, session)
 
 

@@ -57,7 +57,7 @@ class AgentAction:
     stamp: str
 
 
-C = TypeVar("C", bound=SinkBase)
+C = TypeVar("C", bound=SinkBase, covariant=True)  # a Sink[RtConfig] is a Sink[SinkBase]
 
 
 class Sink(ABC, Generic[C]):

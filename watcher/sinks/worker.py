@@ -22,13 +22,12 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import aiohttp
 import orjson
 
 from watcher.config import Config
-from watcher.config.sinks import SinksConfig
+from watcher.config.sinks import SinkBase, SinksConfig
 from watcher.live import Live
 from watcher.metrics import Metrics
 from watcher.model import op_json, utcnow
@@ -59,7 +58,7 @@ class SinkService:
         self.submit = submit
         self.clock = clock
         self.do_poll = poll
-        self.sinks: dict[str, Sink[Any]] = {}
+        self.sinks: dict[str, Sink[SinkBase]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
@@ -72,7 +71,9 @@ class SinkService:
 
     @property
     def cfg(self) -> SinksConfig:
-        sinks: SinksConfig = self.config.service.sinks
+        sinks = self.config.service.sinks
+        if sinks is None:  # app.py starts this service only for a watcher.yaml with a sinks: section
+            raise RuntimeError("watcher.yaml has no sinks: section")
         return sinks
 
     async def start(self) -> None:
@@ -157,7 +158,7 @@ class SinkService:
     def _count(self, job: queue.Job, result: str) -> None:
         self.metrics.sink_calls.labels(job.sink, job.action, result).inc()
 
-    async def _call(self, sink: Sink[Any], job: queue.Job) -> str | None:
+    async def _call(self, sink: Sink[SinkBase], job: queue.Job) -> str | None:
         """Make the job's call; returns None, "linked" (the job was closed with the link) or why
         no call was needed."""
         tk = await asyncio.to_thread(self.store.ticket, job.ticket_id)
@@ -194,7 +195,7 @@ class SinkService:
 
     # ------------------------------------------------------------ agents' steps
 
-    async def _poll_loop(self, sink: Sink[Any]) -> None:
+    async def _poll_loop(self, sink: Sink[SinkBase]) -> None:
         while not self._stopping:
             try:
                 await self.poll_once(sink)
@@ -206,7 +207,7 @@ class SinkService:
                 log.exception("polling %s failed", sink.name)
             await asyncio.sleep(self.cfg.poll_interval)
 
-    async def poll_once(self, sink: Sink[Any]) -> int:
+    async def poll_once(self, sink: Sink[SinkBase]) -> int:
         """Read one batch of changes; returns how many operations were handed to the engine."""
         cursor = await asyncio.to_thread(queue.get_cursor, self.store, sink.name)
         actions, new_cursor = await sink.poll(cursor, self.cfg.poll_overlap)

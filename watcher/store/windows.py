@@ -14,9 +14,10 @@ in the same transaction, this holds across replicas and concurrent retries.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from watcher.store.schema import ingest_keys
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
     from watcher.store import InboxRow
 
 
-def windowed(conn: Connection, insert: Callable[[Any], Any], rows: Sequence[InboxRow], keys: list[str]) -> None:
+def windowed(conn: Connection, insert: Callable[[Table], postgresql.Insert | sqlite.Insert], rows: Sequence[InboxRow],
+             keys: list[str]) -> None:
     """Rewrite ``keys[i]`` (the occ_key row ``i`` is stored under) of each windowed row to its
     window key + first sighting."""
     now = max(r.received_at for r in rows)
