@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -98,16 +97,12 @@ async def one_run(wd: Path, args: argparse.Namespace, profile: Path | None) -> d
         if args.code is not None:
             cmd = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(args.code.resolve())!r}); "
                    "from watcher.cli import main; sys.exit(main())"]
-        env = None
-        if profile is not None and os.environ.get("SAMPLER"):
-            cmd = [sys.executable, os.environ["SAMPLER"]]
-            env = {"SAMPLE_OUT": str(profile)}
-        elif profile is not None:
+        if profile is not None:
             cmd = [str(ROOT / ".venv" / "bin" / "pyinstrument"), "-r", "text", "--show-all", "-o", str(profile),
                    "-m", "watcher.cli"]
         db = wd / "w.db"
         srv = Process([*cmd, "serve", "--config", str(wd / "watcher.yaml"), "--listen", f"127.0.0.1:{port}",
-                       "--db", f"sqlite:///{db}", "--snmp-listen", "off"], wd / "w.log", env)
+                       "--db", f"sqlite:///{db}", "--snmp-listen", "off"], wd / "w.log")
         url = f"http://127.0.0.1:{port}"
         try:
             wait_http_ok(srv, url + "/healthz", "watcher serve")
