@@ -11,34 +11,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
-from tests.test_engine import INVENTORY, ROOT
+from tests.test_engine_state import _engine
+from tests.test_engine_state import store as store  # the fixture: a Store on each test database
 from tests.test_store import notice, ticket
-from watcher.config import load_inventory, load_rules
 from watcher.model import Event
 from watcher.notify.outbox import ClaimWriter
-from watcher.rules import Engine
 from watcher.store import Store, keys
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = Store(db_url)
-    yield s
-    s.close()
-
-
-def _engine(tmp_path: Path, state: dict | None = None) -> Engine:  # type: ignore[type-arg]
-    inv = tmp_path / "inventory.yaml"
-    inv.write_text(INVENTORY)
-    return Engine(load_rules(ROOT / "rules.yaml"), load_inventory(inv), state)
 
 
 def _link_down(i: int) -> Event:
