@@ -43,7 +43,6 @@ from watcher.model import (
     Op,
     OpBase,
     Ticket,
-    TimelineEntry,
     format_time,
 )
 from watcher.rules import alerts, escalation, groups, ops, routing, state, tickets
@@ -107,9 +106,7 @@ class Engine:
         self.summaries = Summaries(self)
         self.pruned_at = 0.0
         self.tickets: dict[str, Ticket] = {}
-        # per open ticket, its timeline entries and their JSON forms as the last delta made them
-        # (rules/state.py): a commit formats only the entries added since
-        self.timeline_docs: dict[str, tuple[list[TimelineEntry], list[dict[str, Any]]]] = {}
+        self.timeline_docs = state.TimelineDocs()  # a commit formats only the entries added since
         self.owed: dict[str, Ticket] = {}  # resolved tickets that still owe calls (rules/calls.py)
         self.maintenances: list[MaintenanceWindow] = []
         self.silences: list[SilenceWindow] = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from watcher.model import EngineDelta, Ticket
+from watcher.model import EngineDelta, Ticket, TimelineEntry
 from watcher.rules import calls, escalation
 from watcher.rules.alerts import Alert
 from watcher.rules.groups import Group
@@ -74,6 +74,14 @@ def delta(engine: Engine, whole: bool = False, tickets: Iterable[str] = ()) -> E
     return EngineDelta(doc, {"alerts": alerts, "groups": groups, "tickets": open_tickets}, whole)
 
 
+class TimelineDocs:
+    """Per open ticket, its timeline entries and their JSON forms as the last delta made them
+    (see ``_ticket_doc``)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[list[TimelineEntry], list[dict[str, Any]]]] = {}
+
+
 def _ticket_doc(engine: Engine, tid: str) -> dict[str, Any] | None:
     """``tk.to_dict()`` of the open ticket ``tid`` (None when it is not open), its timeline
     entries' JSON forms reused from the last delta where the entry is the same object.
@@ -85,18 +93,19 @@ def _ticket_doc(engine: Engine, tid: str) -> dict[str, Any] | None:
     """
     tk = engine.tickets.get(tid)
     if tk is None:
-        engine.timeline_docs.pop(tid, None)
+        engine.timeline_docs._kept.pop(tid, None)
         return None
     doc = tk.to_dict(with_timeline=False)
     entries = tk.timeline
-    kept, docs = engine.timeline_docs.get(tid, ((), []))
+    cache = engine.timeline_docs._kept
+    kept, docs = cache.get(tid, ((), []))
     same = 0
     for old, new in zip(kept, entries, strict=False):
         if old is not new:
             break
         same += 1
     docs = docs[:same] + [e.to_dict() for e in entries[same:]]
-    engine.timeline_docs[tid] = (list(entries), docs)
+    cache[tid] = (list(entries), docs)
     doc["timeline"] = list(docs)
     return doc
 
