@@ -10,11 +10,10 @@ fails here and names the line, instead of being noticed by the next reader.
    unless ``JSON_EDGES`` names them (each entry says why it is an edge).
 
 ``BACK_ARROWS`` are the imports that run back up today, each with what removes it.
-``IN_FLIGHT`` and ``IN_FLIGHT_IMPORTS`` list what this change could not fix because other
-branches own it (``api``, still in flight: the HTTP API files, collectors/formats/**, ingest.py
-and the pipeline's Ingestor; ``rules``, merged: watcher/rules/** and the ticket parts it
-writes).  They are not part of the design: delete each entry once its owner has dealt with it,
-and fix what the test then prints.
+``IN_FLIGHT`` and ``IN_FLIGHT_IMPORTS`` list what this change could not fix because another
+branch owns it (``api``, still in flight: the HTTP API files, collectors/formats/**, ingest.py
+and the pipeline's Ingestor).  They are not part of the design: delete each entry once its
+owner has dealt with it, and fix what the test then prints.
 """
 
 from __future__ import annotations
@@ -317,25 +316,9 @@ JSON_EDGES: dict[str, str] = {
     "watcher/sinks/api.py::dead_letters": "GET /api/v1/sinks/dead: JSON rows",
 }
 
-# Owned by other branches: ``api`` still in flight, and ``rules`` (merged, its files not to be edited
-# here).  Delete each entry once its owner has typed it, then fix what the test prints.
+# Owned by a branch still in flight (``api``).  Delete each entry once its owner has typed it,
+# then fix what the test prints.
 IN_FLIGHT: dict[str, str] = {
-    # branch rules: Any that is no edge, in its files (watcher/rules/**, model.py's ticket parts it writes)
-    "watcher/model.py::Ticket.details": "written by the rule kinds (open_details): a typed detail per kind",
-    "watcher/model.py::Ticket.escalation": "written by rules/escalation.py",
-    "watcher/model.py::Ticket.tasks": "written by rules/office.py",
-    "watcher/model.py::Callback.calls": "written by rules/calls.py",
-    "watcher/rules/kinds/base.py::RuleKind.open_details": "the ticket's details, typed with Ticket.details",
-    "watcher/rules/kinds/absence.py::Absence.open_details": "the ticket's details, typed with Ticket.details",
-    "watcher/rules/kinds/forecast.py::Forecast.open_details": "the ticket's details, typed with Ticket.details",
-    "watcher/rules/advice.py::decide": "reads Ticket.details",
-    "watcher/rules/forecast.py::Trend.folder_kinds": "what kinds of files each folder holds",
-    "watcher/rules/groups.py::Group": "pending_timeline and detail: TimelineEntry and a typed detail",
-    "watcher/rules/groups.py::symptom": "a timeline entry (TimelineEntry)",
-    "watcher/rules/groups.py::note": "a timeline entry (TimelineEntry)",
-    "watcher/rules/escalation.py::team_for": "the agent's choice, as the op carries it",
-    "watcher/rules/ops.py::HANDLERS": "a table of handlers, each of its own op type",
-    "watcher/rules/tracked.py::TrackedDict": "a dict that records changes: generic in its values",
     # branch api
     "watcher/api/http.py": "branch api: the API split by resource",
     "watcher/api/common.py": "branch api",
