@@ -9,11 +9,10 @@ fails here and names the line, instead of being noticed by the next reader.
    methods, and the fields of public classes, must not have ``Any`` in their annotations,
    unless ``JSON_EDGES`` names them (each entry says why it is an edge).
 
-``BACK_ARROWS`` are the imports that run back up today, each with what removes it.
-``IN_FLIGHT`` and ``IN_FLIGHT_IMPORTS`` list what this change could not fix because another
-branch owns it (``api``, still in flight: the HTTP API files, collectors/formats/**, ingest.py
-and the pipeline's Ingestor).  They are not part of the design: delete each entry once its
-owner has dealt with it, and fix what the test then prints.
+``BACK_ARROWS`` are the imports that run back up today, each with why it stays or what removes it.
+``IN_FLIGHT`` and ``IN_FLIGHT_IMPORTS`` list what a change could not fix because a branch still
+in flight owns it; none is now.  They are not part of the design: an entry names its owner, is
+deleted once the owner has dealt with it, and the test then prints what is left to fix.
 """
 
 from __future__ import annotations
@@ -97,10 +96,11 @@ LAYERS: dict[str, frozenset[str]] = {
                               "watcher.cli_windows", *LIB}),
 }
 
-# Arrows that run back up today, each with why it stays.  Not in-flight work: known debts, each a
-# lazy import of one table, kept because every way to remove it costs one of the promises
-# "a new rule kind / sink is one file plus one table row" or "watcher check reports every
-# error of the three files at once, each with file:line:key".
+# Arrows that run back up today, each with why it stays or what removes it.  Not in-flight work:
+# known debts.  The two of the kinds' tables (sinks, rule kinds) are lazy imports of one table,
+# kept because every way to remove them costs one of the promises "a new rule kind / sink is one
+# file plus one table row" or "watcher check reports every error of the three files at once, each
+# with file:line:key".
 BACK_ARROWS: dict[tuple[str, str], str] = {
     ("watcher/config/sinks.py", "watcher.sinks"):
         "load_sinks reads the kinds from the one table of sinks (SINKS: each sink class names its "
@@ -114,13 +114,14 @@ BACK_ARROWS: dict[tuple[str, str], str] = {
         "kind's raw section and parsing it in rules/ would split watcher check's one round of errors "
         "in two, let a reload pass a config that fails only when the engine is built, and break "
         "load_rules(path) giving a rule its typed config (test_config, test_rule_kind_absence). Stays.",
+    ("watcher/config/service.py", "watcher.collectors.formats"):
+        "watcher.yaml's auth: keys are the formats table's (auth_paths), checked with file and line while "
+        "loading; removed when watcher check and the service cross-check them against the table after "
+        "loading (as feeds are checked against the inventory), keeping the key's line",
 }
 
 # In-flight branches' arrows (delete after their merge, then fix what remains).
-IN_FLIGHT_IMPORTS: dict[tuple[str, str], str] = {
-    ("watcher/config/service.py", "watcher.collectors.formats"):
-        "branch api: watcher.yaml's auth keys are built from the formats table",
-}
+IN_FLIGHT_IMPORTS: dict[tuple[str, str], str] = {}
 
 
 def _modules() -> Iterator[tuple[str, str, ast.Module]]:
@@ -323,23 +324,22 @@ JSON_EDGES: dict[str, str] = {
     "watcher/sinks/api.py::sync_state": "GET /api/v1/sinks: JSON rows",
     "watcher/sinks/api.py::attach": "the tickets' JSON documents, each given its helpdesk links",
     "watcher/sinks/api.py::dead_letters": "GET /api/v1/sinks/dead: JSON rows",
+    # a sender's payload as decoded JSON: every format's parser and field reader takes it and checks it
+    "watcher/collectors/formats/": "a sender's decoded JSON payload, read and checked field by field",
+    # the HTTP API's JSON bodies and answers
+    "watcher/api/common.py::json_response": "a JSON answer",
+    "watcher/api/common.py::parse_json": "a request body as decoded JSON, checked by its handler",
+    "watcher/api/common.py::submit_op": "an op's JSON fields (op_json) and its JSON answer",
+    "watcher/api/common.py::api_guard": "an agent's request body: a JSON object or a form",
+    "watcher/api/common.py::unknown_fields": "a request's JSON object",
+    "watcher/api/tickets.py::apply_ticket_op": "an op's JSON fields (op_json)",
+    "watcher/api/tickets.py::callback_wish": "a request's JSON object",
+    "watcher/api/windows.py::time_window": "a request's JSON object",
 }
 
-# Owned by a branch still in flight (``api``).  Delete each entry once its owner has typed it,
-# then fix what the test prints.
-IN_FLIGHT: dict[str, str] = {
-    # branch api
-    "watcher/api/http.py": "branch api: the API split by resource",
-    "watcher/api/common.py": "branch api",
-    "watcher/api/ingest.py": "branch api",
-    "watcher/api/tickets.py": "branch api",
-    "watcher/api/windows.py": "branch api",
-    "watcher/api/links.py": "branch api",
-    "watcher/api/admin.py": "branch api",
-    "watcher/ingest.py": "branch api: one submit_events() for HTTP and collectors",
-    "watcher/pipeline.py::Ingestor": "branch api",
-    "watcher/collectors/formats/": "branch api: the formats table (its parsers take JSON: edges)",
-}
+# Owned by a branch still in flight: none now (``rules`` and ``api`` are merged and typed).  An
+# entry names its branch; delete it once its owner has typed it, then fix what the test prints.
+IN_FLIGHT: dict[str, str] = {}
 
 
 def _mentions_any(node: ast.AST | None) -> bool:

@@ -34,9 +34,25 @@ def at(text: str) -> datetime:
 
 
 def test_registry_names_every_ingest_format() -> None:
-    assert set(FORMATS) == {"events", "prometheus", "alertmanager", "grafana", "zabbix"}
+    assert set(FORMATS) == {"events", "prometheus", "alertmanager", "grafana", "zabbix", "uptimekuma"}
     assert FORMATS["alertmanager"].__doc__ == alertmanager.parse.__doc__  # wrapped by formats.checked
     assert FORMATS["events"] is parse_events
+
+
+def test_table_rows_are_consistent() -> None:
+    """One row per format: unique names and routes, a parser for each, auth keys and metric
+    labels taken from the rows (watcher.yaml's ``auth:`` accepts exactly these plus ``api``)."""
+    from watcher.collectors.formats import TABLE, auth_paths, metric_sources
+    from watcher.config.service import _AUTH_PATHS
+
+    assert [f.name for f in TABLE] == list(FORMATS)
+    paths = [p for f in TABLE for p in f.paths]
+    assert len(paths) == len(set(paths)) and all(p.startswith("/") for p in paths)
+    assert all(FORMATS[f.name] is f.parse for f in TABLE)
+    assert auth_paths() == tuple(f.name for f in TABLE)  # each guarded by the auth: key of its name
+    assert set(_AUTH_PATHS) == {*auth_paths(), "api"}
+    assert {"api", "prometheus", "alertmanager", "grafana", "zabbix"} <= metric_sources()
+    assert [f.name for f in TABLE if f.counts_truncated] == ["alertmanager", "grafana"]
 
 
 # ---------------------------------------------------------------- events
@@ -545,6 +561,7 @@ RECORDED: dict[str, list[Any]] = {
     "alertmanager": ["alertmanager_firing.json", "alertmanager_resolved.json"],
     "grafana": ["grafana_firing.json", "grafana_resolved.json"],
     "zabbix": ["zabbix_problem.json", "zabbix_recovery.json"],
+    "uptimekuma": ["uptimekuma_down.json", "uptimekuma_up.json"],
 }
 
 

@@ -108,6 +108,30 @@ def test_every_operation_describes_its_responses() -> None:
     assert len(ids) == len(set(ids)), "operationIds must be unique"
 
 
+def test_every_format_of_the_table_is_documented() -> None:
+    """Each route of the formats table is an ingest operation of openapi.yaml, answered like
+    the others, and its ``auth:`` key is named; no ingest route is documented that the table lacks."""
+    from watcher.collectors.formats import TABLE, auth_paths
+
+    doc = yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))
+    ingest = doc["paths"]["/api/v1/events"]["post"]
+    table_paths = {path for fmt in TABLE for path in fmt.paths}
+    for fmt in TABLE:
+        for path in fmt.paths:
+            op = doc["paths"].get(path, {}).get("post")
+            assert op, f"format {fmt.name}: POST {path} is not in openapi.yaml"
+            assert "ingest" in op.get("tags", []), f"POST {path}: not tagged ingest"
+            assert op.get("requestBody", {}).get("content", {}).get("application/json"), \
+                f"POST {path}: no JSON request body described"
+            assert op["responses"] == ingest["responses"], f"POST {path}: not answered like the other ingest paths"
+            assert op["security"] == ingest["security"], f"POST {path}: not secured like the other ingest paths"
+            assert op.get("parameters") == ingest["parameters"], f"POST {path}: no Idempotency-Key"
+    documented = {path for path, item in doc["paths"].items() if "ingest" in item.get("post", {}).get("tags", [])}
+    assert documented == table_paths, f"documented ingest routes the formats table lacks: {documented - table_paths}"
+    for name in auth_paths():
+        assert f"`{name}`" in doc["info"]["description"], f"the auth: key {name} is not named in info.description"
+
+
 # ---------------------------------------------------------------- a running service
 
 INVENTORY = {"clients": [{

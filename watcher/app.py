@@ -23,22 +23,23 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from aiohttp import web
 
 from watcher.api import health
 from watcher.api.auth import IngestAuth
-from watcher.api.http import read_auth, routes, source_label
+from watcher.api.http import read_auth, routes
 from watcher.collectors.running import run_collectors
 from watcher.config import Config, load_config
+from watcher.ingest import submit_events
 from watcher.live import Live
 from watcher.metrics import Metrics
+from watcher.model import Event
 from watcher.notify.outbox import Dispatcher
 from watcher.pipeline import EngineWorker, Ingestor
 from watcher.report.send import Scheduler, prepare_mail
 from watcher.runtime import RUNTIME, Runtime
 from watcher.selfwatch import watching
-from watcher.store import InboxRow, Store, keys
+from watcher.store import Store, keys
 from watcher.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ class _Parts:
         await asyncio.to_thread(self.store.release_lead)  # another replica may lead from now on
 
     async def ingestor_part(self, app: web.Application) -> AsyncIterator[None]:
-        self.ingestor = Ingestor(self.store, self.worker.wake)
+        self.ingestor = Ingestor(self.store, self.worker)
         await self.ingestor.start()
         yield
         await self.ingestor.stop(timeout=1.0)
@@ -237,18 +238,9 @@ def _read_again(old: Config) -> Config:
     return replace(new, service=replace(old.service, feeds=new.service.feeds))
 
 
-async def _store_events(rt: Runtime, events: list[Any]) -> None:
-    """The sink of every built-in collector: the same durable inbox as HTTP ingest."""
-    if not events:
-        return
-    if rt.observe is not None:
-        rt.observe(events, time.time())
-    rows = [InboxRow("event", ev.source, ev.occurrence_key, time.time(), orjson.dumps(ev.to_dict()).decode())
-            for ev in events]
-    seqs = await rt.ingestor.submit(rows)
-    for ev, seq in zip(events, seqs, strict=True):
-        (rt.metrics.events_received if seq is not None else rt.metrics.events_duplicate).labels(
-            source_label(ev.source)).inc()
+async def _store_events(rt: Runtime, events: list[Event]) -> None:
+    """The sink of every built-in collector: the same way into the inbox as HTTP ingest."""
+    await submit_events(rt.ingestor, events, metrics=rt.metrics, observe=rt.observe)
 
 
 async def _reload_logged(rt: Runtime) -> None:
@@ -370,7 +362,7 @@ async def _serve(config: Config, sock: socket.socket | None = None, primary: boo
     app = build_app(config, primary=primary)
     # keepalive_timeout bounds how long a connection may stay idle or take to send a request's
     # headers (aiohttp does not reset it per byte, so a trickle is cut too); bodies have
-    # body_timeout (watcher.api.http._read_body): half-open connections do not pile up
+    # body_timeout (watcher.api.common.read_body): half-open connections do not pile up
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0, access_log=None,
                            keepalive_timeout=config.service.header_timeout)
     try:

@@ -21,10 +21,10 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -69,15 +69,32 @@ class RecentKeys:
             self._old, self._new = self._new, set()
 
 
-class Ingestor:
-    """Group commit of inbox rows."""
+class EngineIntake(Protocol):
+    """What the Ingestor tells the engine worker after each commit (``EngineWorker`` is one)."""
 
-    def __init__(self, store: Store, on_commit: Callable[[], None], max_batch: int = 20000) -> None:
+    def prime(self, seqs: list[int | None], events: Sequence[Event]) -> None:
+        """Events just committed as these seqs (None: a duplicate), already parsed."""
+
+    def wake(self) -> None:
+        """New rows are in the inbox."""
+
+
+_Pending = tuple[list[InboxRow], asyncio.Future[list[int | None]], Sequence[Event] | None]
+
+
+class Ingestor:
+    """Group commit of inbox rows.
+
+    Data flows one way: after each commit the Ingestor hands the events it stored to the
+    engine's ``intake`` (so the engine skips decoding them again) and wakes it; the request
+    that submitted them is answered after that.
+    """
+
+    def __init__(self, store: Store, intake: EngineIntake, max_batch: int = 20000) -> None:
         self.store = store
-        self.on_commit = on_commit
+        self.intake = intake
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[list[InboxRow], asyncio.Future[list[int | None]],
-                                         Callable[[list[int | None]], None] | None]] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.committed = RecentKeys()
 
@@ -90,15 +107,14 @@ class Ingestor:
                 await asyncio.wait_for(self._queue.join(), timeout)
             await cancel_and_wait(self._task)
 
-    async def submit(self, rows: list[InboxRow],
-                     before_wake: Callable[[list[int | None]], None] | None = None) -> list[int | None]:
+    async def submit(self, rows: list[InboxRow], events: Sequence[Event] | None = None) -> list[int | None]:
         """Store rows durably; the seq of each new row, None for duplicates.
 
-        ``before_wake`` sees the seqs after the commit and before the engine is woken (the
-        HTTP path hands the engine the events it already parsed).
+        ``events``, when given, are the parsed events of ``rows`` (one each, in order): the
+        engine's intake gets them with their seqs once they are committed.
         """
         fut: asyncio.Future[list[int | None]] = asyncio.get_running_loop().create_future()
-        await self._queue.put((rows, fut, before_wake))
+        await self._queue.put((rows, fut, events))
         return await fut
 
     async def _run(self) -> None:
@@ -122,14 +138,14 @@ class Ingestor:
                 continue
             self.committed.add_all(r.occ_key for r in rows if r.kind == "event")
             pos = 0
-            for b_rows, fut, before_wake in batch:
+            for b_rows, fut, events in batch:
                 got = seqs[pos:pos + len(b_rows)]
-                if before_wake is not None:
-                    before_wake(got)
+                if events is not None:
+                    self.intake.prime(got, events)
                 if not fut.done():
                     fut.set_result(got)
                 pos += len(b_rows)
-            self.on_commit()
+            self.intake.wake()
             for _ in batch:
                 self._queue.task_done()
 
@@ -214,9 +230,10 @@ class EngineWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    def prime(self, seqs: list[int | None], events: list[Event]) -> None:
-        """Events this process just stored, already parsed: the engine skips decoding them
-        again.  Only a cache: rows from other replicas, or after a restart, are decoded."""
+    def prime(self, seqs: list[int | None], events: Sequence[Event]) -> None:
+        """Events this process just stored, already parsed (the Ingestor hands them over after
+        each commit): the engine skips decoding them again.  Only a cache: rows from other
+        replicas, or after a restart, are decoded."""
         with self._primed_lock:
             if len(self._primed) > 100_000:
                 return

@@ -333,7 +333,8 @@ def _console_config(rt: Any) -> ca.ConsoleConfig:
 
 async def _who(request: web.Request) -> tuple[str | None, str, web.StreamResponse | None]:
     """(agent name, language, or the response that stops the request)."""
-    from watcher.api.http import _read_auths, read_denied
+    from watcher.api.common import read_auths as _read_auths
+    from watcher.api.common import read_denied
 
     rt = _rt(request)
     cc = _console_config(rt)
@@ -366,7 +367,7 @@ async def _guarded(request: web.Request) -> tuple[str, str]:
         raise _as_exception(stop)
     if name is None:
         rt = _rt(request)
-        from watcher.api.http import _read_auths
+        from watcher.api.common import read_auths as _read_auths
 
         if _console_config(rt).mode == "open" and not _read_auths(rt):
             return "", lang
@@ -589,7 +590,7 @@ async def post_login(request: web.Request) -> web.Response:
         assert user is not None
         name = user.display or user.name
     elif "api" in rt.auth:
-        from watcher.api.http import _authorized
+        from watcher.api.common import authorized as _authorized
 
         denied = await _authorized(request, rt, "api", b"")
         if denied is not None:
@@ -643,7 +644,7 @@ async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
     if request.content_type != "application/json":
         return _err(415, "expected a JSON body (Content-Type: application/json)")
     rt = _rt(request)
-    from watcher.api.http import parse_json
+    from watcher.api.common import parse_json
 
     body = await request.read()
     if len(body) > min(rt.config.service.max_body_bytes, 1 << 20):
@@ -692,7 +693,7 @@ async def post_act(request: web.Request) -> web.Response:
 
 async def _ticket_action(rt: Any, data: dict[str, Any], kind: str, args: dict[str, Any], agent: str
                          ) -> web.Response:
-    from watcher.api.http import apply_ticket_op
+    from watcher.api.tickets import apply_ticket_op
 
     tid = data.get("ticket")
     if not isinstance(tid, str) or not tid:
@@ -749,7 +750,7 @@ def _times(data: dict[str, Any], zone: ZoneInfo) -> tuple[datetime, datetime] | 
 
 
 async def _silence(rt: Any, data: dict[str, Any], agent: str) -> web.Response:
-    from watcher.api.http import _op
+    from watcher.api.common import submit_op as _op
     from watcher.config.rules import parse_matcher
 
     matchers = data.get("matchers")
@@ -782,7 +783,7 @@ async def _silence(rt: Any, data: dict[str, Any], agent: str) -> web.Response:
 
 
 async def _maintenance(rt: Any, data: dict[str, Any], agent: str) -> web.Response:
-    from watcher.api.http import _op
+    from watcher.api.common import submit_op as _op
 
     inv = rt.config.inventory
     client, site = data.get("client"), data.get("site") or None

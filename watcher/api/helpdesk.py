@@ -1,7 +1,7 @@
 """The helpdesk's working endpoints: the call list, recording calls, escalating, the office's
 answer and the administrator's word on disk advice.
 
-Every change is an ``Op`` through the inbox (``http._op``), like ack and resolve, so replay
+Every change is an ``Op`` through the inbox (``common.submit_op``), like ack and resolve, so replay
 gives the same tickets; reads come from the store.  Input is checked here, at the edge: an
 unknown field or value is a 400 naming it.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from watcher.api import http
+from watcher.api import common
 from watcher.rules import calls
 from watcher.rules.escalation import TEAMS
 from watcher.rules.office import ANSWERS
@@ -25,12 +25,12 @@ RESOLVED_SCANNED = 2000  # resolved tickets looked at for calls still owed (newe
 
 
 def _check(data: dict[str, Any], allowed: set[str]) -> web.Response | None:
-    bad = http._unknown_fields(data, allowed)
+    bad = common.unknown_fields(data, allowed)
     if bad is not None:
         return bad
     for key in TEXT_FIELDS:
         if key in data and data[key] is not None and (not isinstance(data[key], str) or len(data[key]) > 500):
-            return http._error(400, f"{key}: expected a string of at most 500 characters")
+            return common.error(400, f"{key}: expected a string of at most 500 characters")
     return None
 
 
@@ -41,16 +41,16 @@ async def _ticket_doc(rt: Runtime, tid: str) -> dict[str, Any] | None:
 async def _apply(rt: Runtime, tid: str, kind: str, args: dict[str, Any]) -> web.Response:
     doc = await _ticket_doc(rt, tid)
     if doc is None:
-        return http._error(404, f"no ticket {tid}")
-    result = await http._op(rt, kind, {"ticket": tid, **args})
+        return common.error(404, f"no ticket {tid}")
+    result = await common.submit_op(rt, kind, {"ticket": tid, **args})
     if not result.get("tickets"):
-        return http._error(409, f"{kind} on {tid}: {result.get('error') or 'nothing to do'}")
-    return http._json(await _ticket_doc(rt, tid))
+        return common.error(409, f"{kind} on {tid}: {result.get('error') or 'nothing to do'}")
+    return common.json_response(await _ticket_doc(rt, tid))
 
 
 async def post_call(request: web.Request) -> web.Response:
     """An agent's call to a person who asked for one: ``{person, outcome, note, by}``."""
-    rt, data, err = await http._api_guard(request)
+    rt, data, err = await common.api_guard(request)
     if err is not None:
         return err
     data = data or {}
@@ -59,17 +59,17 @@ async def post_call(request: web.Request) -> web.Response:
         return bad
     outcome = data.get("outcome", "reached")
     if outcome not in calls.OUTCOMES:
-        return http._error(400, f"outcome: expected one of {', '.join(calls.OUTCOMES)}, got {outcome!r}")
+        return common.error(400, f"outcome: expected one of {', '.join(calls.OUTCOMES)}, got {outcome!r}")
     person = data.get("person")
     if person is not None and person not in rt.config.inventory.people:
-        return http._error(400, f"person: expected a person id of the inventory, got {person!r}")
+        return common.error(400, f"person: expected a person id of the inventory, got {person!r}")
     return await _apply(rt, request.match_info["id"], "call",
                         {k: data[k] for k in ("person", "note", "by") if data.get(k)} | {"outcome": outcome})
 
 
 async def post_escalate(request: web.Request) -> web.Response:
     """Hand a ticket to the administrators or the service team: ``{to, reason, by}``."""
-    rt, data, err = await http._api_guard(request)
+    rt, data, err = await common.api_guard(request)
     if err is not None:
         return err
     data = data or {}
@@ -77,16 +77,16 @@ async def post_escalate(request: web.Request) -> web.Response:
     if bad is not None:
         return bad
     if data.get("to") is not None and data["to"] not in TEAMS:
-        return http._error(400, f"to: expected one of {', '.join(TEAMS)}, got {data['to']!r}")
+        return common.error(400, f"to: expected one of {', '.join(TEAMS)}, got {data['to']!r}")
     if not (data.get("reason") or "").strip():
-        return http._error(400, "reason: say why the helpdesk cannot solve it (it goes to the team)")
+        return common.error(400, "reason: say why the helpdesk cannot solve it (it goes to the team)")
     return await _apply(rt, request.match_info["id"], "escalate",
                         {k: data[k] for k in ("to", "reason", "by") if data.get(k)})
 
 
 async def post_office_answer(request: web.Request) -> web.Response:
     """The office's answer to the call task: ``{answer: planned|failure|no_answer, by, note}``."""
-    rt, data, err = await http._api_guard(request)
+    rt, data, err = await common.api_guard(request)
     if err is not None:
         return err
     data = data or {}
@@ -94,14 +94,14 @@ async def post_office_answer(request: web.Request) -> web.Response:
     if bad is not None:
         return bad
     if data.get("answer") not in ANSWERS:
-        return http._error(400, f"answer: expected one of {', '.join(ANSWERS)}, got {data.get('answer')!r}")
+        return common.error(400, f"answer: expected one of {', '.join(ANSWERS)}, got {data.get('answer')!r}")
     return await _apply(rt, request.match_info["id"], "office_answer",
                         {k: data[k] for k in ("answer", "by", "note") if data.get(k)})
 
 
 async def post_advice(request: web.Request) -> web.Response:
     """An administrator confirms the cause of a filling share (advise ``person``) or dismisses it."""
-    rt, data, err = await http._api_guard(request)
+    rt, data, err = await common.api_guard(request)
     if err is not None:
         return err
     data = data or {}
@@ -110,10 +110,10 @@ async def post_advice(request: web.Request) -> web.Response:
         return bad
     action = data.get("action", "confirm")
     if action not in ("confirm", "dismiss"):
-        return http._error(400, f"action: expected confirm or dismiss, got {action!r}")
+        return common.error(400, f"action: expected confirm or dismiss, got {action!r}")
     person = data.get("person")
     if person is not None and person not in rt.config.inventory.people:
-        return http._error(400, f"person: expected a person id of the inventory, got {person!r}")
+        return common.error(400, f"person: expected a person id of the inventory, got {person!r}")
     return await _apply(rt, request.match_info["id"], "advice",
                         {k: data[k] for k in ("person", "by") if data.get(k)} | {"action": action})
 
@@ -129,7 +129,7 @@ async def call_rows(rt: Runtime, client: str | None = None) -> list[dict[str, An
 async def get_calls(request: web.Request) -> web.Response:
     """The call list: every call owed, on open, acknowledged and resolved tickets alike."""
     rt = request.app[RUNTIME]
-    return http._json({"calls": await call_rows(rt, request.query.get("client"))})
+    return common.json_response({"calls": await call_rows(rt, request.query.get("client"))})
 
 
 _CALL_SCRIPT = """<script>
@@ -168,9 +168,10 @@ def calls_html(rows: list[dict[str, Any]]) -> str:
             "<p>API: <a href=/api/v1/calls>/api/v1/calls</a></p>")
 
 
-def routes(r: web.UrlDispatcher) -> None:
-    r.add_get("/api/v1/calls", get_calls)
-    r.add_post("/api/v1/tickets/{id}/calls", post_call)
-    r.add_post("/api/v1/tickets/{id}/escalate", post_escalate)
-    r.add_post("/api/v1/tickets/{id}/office-answer", post_office_answer)
-    r.add_post("/api/v1/tickets/{id}/advice", post_advice)
+ROUTES = [
+    web.get("/api/v1/calls", get_calls),
+    web.post("/api/v1/tickets/{id}/calls", post_call),
+    web.post("/api/v1/tickets/{id}/escalate", post_escalate),
+    web.post("/api/v1/tickets/{id}/office-answer", post_office_answer),
+    web.post("/api/v1/tickets/{id}/advice", post_advice),
+]

@@ -1,6 +1,6 @@
 """Silences and maintenance windows as resources: list them and lift them.
 
-They are made by ``POST`` (watcher.api.http) and live in the engine's state.  ``GET`` reads
+They are made by ``POST`` (watcher.api.windows) and live in the engine's state.  ``GET`` reads
 them from the store (the engine commits its state with every operation's answer, so any
 replica sees what the leader holds); ``DELETE`` is an operation through the inbox like the
 others, so the engine lifts it in order with everything else.  A muting silence made by
@@ -56,15 +56,15 @@ async def get_maintenances(request: web.Request) -> web.Response:
 
 
 async def _delete(request: web.Request, what: str) -> web.Response:
-    from watcher.api.http import _api_guard, _error, _op
+    from watcher.api.common import api_guard, error, submit_op
 
-    rt, _data, err = await _api_guard(request)
+    rt, _data, err = await api_guard(request)
     if err is not None:
         return err
     wid = request.match_info["id"]
-    result = await _op(rt, "expire", {"what": what, "id": wid})
+    result = await submit_op(rt, "expire", {"what": what, "id": wid})
     if not result.get("ok"):
-        return _error(404, f"no {what} {wid!r}")
+        return error(404, f"no {what} {wid!r}")
     return web.json_response({"status": "success", "deleted": wid})
 
 
@@ -76,9 +76,9 @@ async def delete_maintenance(request: web.Request) -> web.Response:
     return await _delete(request, "maintenance")
 
 
-def routes(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/api/v1/silences", get_silences)
-    r.add_delete("/api/v1/silences/{id}", delete_silence)
-    r.add_get("/api/v1/maintenances", get_maintenances)
-    r.add_delete("/api/v1/maintenances/{id}", delete_maintenance)
+ROUTES = [
+    web.get("/api/v1/silences", get_silences),
+    web.delete("/api/v1/silences/{id}", delete_silence),
+    web.get("/api/v1/maintenances", get_maintenances),
+    web.delete("/api/v1/maintenances/{id}", delete_maintenance),
+]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from watcher.collectors.formats import auth_paths
 from watcher.config.collectors import CollectorsConfig, SnmpConfig, load_collectors, load_snmp
 from watcher.config.console import ConsoleConfig, load_console
 from watcher.config.inventory import Inventory, load_inventory
@@ -86,7 +87,7 @@ class Config:
     inventory: Inventory
 
 
-_AUTH_PATHS = ("events", "prometheus", "alertmanager", "grafana", "zabbix", "api")
+_AUTH_PATHS = (*auth_paths(), "api")  # the formats' ingest paths (their table) and the agents' API
 
 
 def _positive(r: Reader, key: str, default: float) -> float:

@@ -5,16 +5,18 @@ clock of its own (``received_at`` is "now" for it), all or nothing.  Anything it
 read raises ``EventError`` with a message naming the field, and nothing else, whatever
 JSON value it is given, so the HTTP layer can answer 400 with that message.
 
-``FORMATS`` is the one table the ingest endpoints look adapters up in.
+``TABLE`` is the one table of formats: the ingest routes, their ``auth:`` keys and their
+metric labels are built from it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from watcher.collectors.formats import alertmanager, grafana, prometheus, zabbix
+from watcher.collectors.formats import alertmanager, grafana, prometheus, uptimekuma, zabbix
 from watcher.collectors.formats._common import describe
 from watcher.model import Event, EventError
 
@@ -55,14 +57,55 @@ def checked(adapter: Adapter) -> Adapter:
     return parse
 
 
-FORMATS: dict[str, Adapter] = {
-    "events": parse_events,  # Event.from_dict checks each event itself
-    "prometheus": checked(prometheus.parse),
-    "alertmanager": checked(alertmanager.parse),
-    "grafana": checked(grafana.parse),
-    "zabbix": checked(zabbix.parse),
-}
-"""Adapters by name: ``events`` for ``POST /api/v1/events``, ``prometheus`` for
-``POST /api/v2/alerts``, the others for ``POST /webhooks/<name>``."""
+@dataclass(frozen=True, slots=True)
+class Format:
+    """One row of the formats table: everything the service needs to take a sender's payload.
 
-__all__ = ["FORMATS", "Adapter", "checked", "parse_events"]
+    The HTTP ingest routes, the ``auth:`` keys watcher.yaml accepts and the metric labels
+    are all built from this table; adding a format is its parser module plus one row here
+    (and its entry in ``watcher/api/openapi.yaml``, which a test checks).
+    """
+
+    name: str  # the table's key
+    parse: Adapter  # pure: (payload, received_at) -> events, or EventError
+    paths: tuple[str, ...]  # the POST routes that take this format
+    source: str  # the ``source`` its events carry: their metric label (watcher_events_received{source=})
+    auth: str = ""  # the ``auth:`` key of watcher.yaml that guards its paths; default: ``name``
+    counts_truncated: bool = False  # its payloads say how many alerts the sender left out (truncatedAlerts)
+
+    @property
+    def auth_path(self) -> str:
+        return self.auth or self.name
+
+
+def webhook(name: str, parse: Adapter, source: str = "", counts_truncated: bool = False) -> Format:
+    """A format posted to ``/webhooks/<name>``, guarded by ``auth.<name>``, its events' source ``name``."""
+    return Format(name, checked(parse), (f"/webhooks/{name}",), source or name, counts_truncated=counts_truncated)
+
+
+TABLE: tuple[Format, ...] = (
+    Format("events", parse_events, ("/api/v1/events",), "api"),  # Event.from_dict checks each event itself
+    Format("prometheus", checked(prometheus.parse), ("/api/v2/alerts", "/api/v1/alerts"), "prometheus"),
+    webhook("alertmanager", alertmanager.parse, counts_truncated=True),
+    webhook("grafana", grafana.parse, counts_truncated=True),
+    webhook("zabbix", zabbix.parse),
+    webhook("uptimekuma", uptimekuma.parse),
+)
+"""Every format watcher takes over HTTP, one row each."""
+
+FORMATS: dict[str, Adapter] = {f.name: f.parse for f in TABLE}
+"""Adapters by name (the table's parsers, for replay and the tests)."""
+
+
+def auth_paths() -> tuple[str, ...]:
+    """The ``auth:`` keys of the formats' ingest paths, in table order."""
+    return tuple(dict.fromkeys(f.auth_path for f in TABLE))
+
+
+def metric_sources() -> frozenset[str]:
+    """The event sources the formats give a metric series of their own."""
+    return frozenset(f.source for f in TABLE)
+
+
+__all__ = ["FORMATS", "TABLE", "Adapter", "Format", "auth_paths", "checked", "metric_sources", "parse_events",
+           "webhook"]
