@@ -9,11 +9,10 @@ fails here and names the line, instead of being noticed by the next reader.
    methods, and the fields of public classes, must not have ``Any`` in their annotations,
    unless ``JSON_EDGES`` names them (each entry says why it is an edge).
 
-``BACK_ARROWS`` are the imports that run back up today, each with what removes it.
-``IN_FLIGHT`` and ``IN_FLIGHT_IMPORTS`` list what this change could not fix because other
-branches own it (``rules``, merged: watcher/rules/** and the ticket parts it writes).  They
-are not part of the design: delete each entry once its owner has dealt with it, and fix what
-the test then prints.
+``BACK_ARROWS`` are the imports that run back up today, each with why it stays or what removes it.
+``IN_FLIGHT`` and ``IN_FLIGHT_IMPORTS`` list what a change could not fix because a branch still
+in flight owns it; none is now.  They are not part of the design: an entry names its owner, is
+deleted once the owner has dealt with it, and the test then prints what is left to fix.
 """
 
 from __future__ import annotations
@@ -97,14 +96,24 @@ LAYERS: dict[str, frozenset[str]] = {
                               "watcher.cli_windows", *LIB}),
 }
 
-# Arrows that run back up today, each with what removes it.  Not in-flight work: known debts.
+# Arrows that run back up today, each with why it stays or what removes it.  Not in-flight work:
+# known debts.  The two of the kinds' tables (sinks, rule kinds) are lazy imports of one table,
+# kept because every way to remove them costs one of the promises "a new rule kind / sink is one
+# file plus one table row" or "watcher check reports every error of the three files at once, each
+# with file:line:key".
 BACK_ARROWS: dict[tuple[str, str], str] = {
     ("watcher/config/sinks.py", "watcher.sinks"):
-        "load_sinks reads the kinds from the one table of sinks (each sink names its config class); "
-        "removed when the config classes carry their kind and config/ holds that table",
+        "load_sinks reads the kinds from the one table of sinks (SINKS: each sink class names its "
+        "config class).  A second table of config classes in config/ would remove the arrow but make "
+        "a new sink two table rows that must agree; finding the config classes by subclassing would "
+        "be an implicit registry (STYLE.md: one explicit table).  Stays.",
     ("watcher/config/rules.py", "watcher.rules.kinds"):
-        "each rule's kind-specific keys are read by its row of the kinds table (RULE_KINDS, a lazy import); "
-        "removed when the kinds' config types and parsers live in config/ and rules/kinds names them",
+        "load_rules reads each rule's own keys with its kind's parser (config.rules.KindParser: keys, "
+        "needs_signals, parse); the table is a parameter, only its default (RULE_KINDS) is imported. "
+        "The kinds' parsers in config/ would make a new kind two files and two rows; keeping each "
+        "kind's raw section and parsing it in rules/ would split watcher check's one round of errors "
+        "in two, let a reload pass a config that fails only when the engine is built, and break "
+        "load_rules(path) giving a rule its typed config (test_config, test_rule_kind_absence). Stays.",
     ("watcher/config/service.py", "watcher.collectors.formats"):
         "watcher.yaml's auth: keys are the formats table's (auth_paths), checked with file and line while "
         "loading; removed when watcher check and the service cross-check them against the table after "
@@ -328,26 +337,9 @@ JSON_EDGES: dict[str, str] = {
     "watcher/api/windows.py::time_window": "a request's JSON object",
 }
 
-# Owned by another branch: ``rules`` (merged, its files not to be edited here).  Delete each
-# entry once its owner has typed it, then fix what the test prints.
-IN_FLIGHT: dict[str, str] = {
-    # branch rules: Any that is no edge, in its files (watcher/rules/**, model.py's ticket parts it writes)
-    "watcher/model.py::Ticket.details": "written by the rule kinds (open_details): a typed detail per kind",
-    "watcher/model.py::Ticket.escalation": "written by rules/escalation.py",
-    "watcher/model.py::Ticket.tasks": "written by rules/office.py",
-    "watcher/model.py::Callback.calls": "written by rules/calls.py",
-    "watcher/rules/kinds/base.py::RuleKind.open_details": "the ticket's details, typed with Ticket.details",
-    "watcher/rules/kinds/absence.py::Absence.open_details": "the ticket's details, typed with Ticket.details",
-    "watcher/rules/kinds/forecast.py::Forecast.open_details": "the ticket's details, typed with Ticket.details",
-    "watcher/rules/advice.py::decide": "reads Ticket.details",
-    "watcher/rules/forecast.py::Trend.folder_kinds": "what kinds of files each folder holds",
-    "watcher/rules/groups.py::Group": "pending_timeline and detail: TimelineEntry and a typed detail",
-    "watcher/rules/groups.py::symptom": "a timeline entry (TimelineEntry)",
-    "watcher/rules/groups.py::note": "a timeline entry (TimelineEntry)",
-    "watcher/rules/escalation.py::team_for": "the agent's choice, as the op carries it",
-    "watcher/rules/ops.py::HANDLERS": "a table of handlers, each of its own op type",
-    "watcher/rules/tracked.py::TrackedDict": "a dict that records changes: generic in its values",
-}
+# Owned by a branch still in flight: none now (``rules`` and ``api`` are merged and typed).  An
+# entry names its branch; delete it once its owner has typed it, then fix what the test prints.
+IN_FLIGHT: dict[str, str] = {}
 
 
 def _mentions_any(node: ast.AST | None) -> bool:

@@ -228,6 +228,34 @@ def test_office_failure_goes_to_the_provider_and_the_admins_and_tells_the_staff(
     assert run.tickets[tid].escalation["notify"] == "provider:krk"
 
 
+def test_the_call_steps_keep_their_json_form(tmp_path: Path) -> None:
+    """Office tasks, call attempts and the escalation are TypedDicts now: the stored JSON keeps
+    its keys, in the order a database written before holds them, and restores as it was."""
+    run = Run(tmp_path)
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(INVENTORY.replace(
+        "        office_contact: {name: Recepcja, email: recepcja@acme.example}",
+        "        office_contact: {name: Recepcja, phone: '+48 12 000 00 00', email: recepcja@acme.example}"))
+    run.engine = Engine(load_rules(ROOT / "rules.yaml"), load_inventory(inv))
+    tid = outage(run)
+    run.op(5, "office_answer", ticket=tid, answer="no_answer", by="ola", note="busy")
+    run.op(6, "office_answer", ticket=tid, answer="failure", by="ola", note="router dead")
+    run.op(7, "callback", ticket=tid, person="jan")
+    run.op(8, "call", ticket=tid, person="jan", outcome="no_answer", by="ola", note="voicemail")
+    doc = run.tickets[tid].to_dict()
+    (task,) = doc["tasks"]
+    assert list(task) == ["id", "kind", "site", "site_name", "name", "phone", "what", "added_at", "due_at",
+                          "done_at", "answer", "attempts", "by", "note"]
+    assert (task["answer"], task["by"], task["note"]) == ("failure", "ola", "router dead")
+    assert [list(a) for a in task["attempts"]] == [["at", "outcome", "by", "note"]]
+    assert list(doc["escalation"]) == ["to", "team", "reason", "by", "at", "notify", "react_by", "resolve_by",
+                                       "reacted_at", "reaction_missed", "resolution_missed"]
+    (cb,) = [c for c in doc["callbacks"] if c["person"] == "jan"]
+    assert cb["calls"] == [{"at": cb["calls"][0]["at"], "outcome": "no_answer", "by": "ola", "note": "voicemail"}]
+    restored = Engine(run.engine.rules, run.engine.inv, run.engine.snapshot()).tickets[tid].to_dict()
+    assert restored["tasks"] == doc["tasks"] and restored["escalation"] == doc["escalation"]
+
+
 def test_bounces_name_the_messages_that_did_not_arrive(run: Run) -> None:
     box = {"alertname": "MailDeliveryFailed", "mailbox": "jan@acme.example", "client": "acme"}
     now = T0 + timedelta(minutes=1)

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Required, Self, TypedDict, cast, overload
 
 Status = Literal["firing", "resolved"]
 TicketStatus = Literal["open", "acknowledged", "resolved"]
@@ -99,6 +99,12 @@ def _parse_time_text(value: str, what: str) -> datetime:
         raise EventError(f"{what}: {value[:64]!r} is out of range") from exc
     except ValueError as exc:
         raise EventError(f"{what}: {value[:64]!r} is not an RFC 3339 time") from exc
+
+
+@overload
+def format_time(dt: datetime) -> str: ...
+@overload
+def format_time(dt: datetime | None) -> str | None: ...
 
 
 def format_time(dt: datetime | None) -> str | None:
@@ -523,6 +529,54 @@ def _opt_time(v: Any) -> datetime | None:
     return parse_time(v) if v else None
 
 
+class CallAttempt(TypedDict, total=False):
+    """One try at reaching someone by phone, as the ticket's JSON keeps it: a callback's
+    ``calls`` and an office task's ``attempts``."""
+
+    at: Required[str]  # RFC 3339
+    outcome: Required[str]  # reached | left_message | no_answer
+    by: str
+    note: str
+
+
+class Escalation(TypedDict, total=False):
+    """A ticket's hand-over to a second line (watcher.rules.escalation), as its JSON keeps it,
+    times as RFC 3339 strings; empty while the ticket is not escalated."""
+
+    to: str  # admins | service
+    team: str
+    reason: str
+    by: str
+    at: str
+    notify: str  # who is told: the team, or the site's provider
+    react_by: str | None
+    resolve_by: str | None
+    reacted_at: str | None
+    reacted_by: str
+    reaction_missed: bool
+    resolution_missed: bool
+
+
+class OfficeTask(TypedDict, total=False):
+    """A task on the call list (watcher.rules.office: call the office, is it planned or a
+    failure?), as the ticket's JSON keeps it."""
+
+    id: str
+    kind: str  # call_office
+    site: str
+    site_name: str
+    name: str
+    phone: str
+    what: str
+    added_at: str
+    due_at: str
+    done_at: str | None
+    answer: str | None
+    by: str
+    note: str
+    attempts: list[CallAttempt]
+
+
 @dataclass(slots=True)
 class Callback:
     """A call owed to a person: it stays "to call" until an agent records a call that reached
@@ -536,7 +590,7 @@ class Callback:
     phone: str | None = None
     preferred_time: str | None = None
     reason: str | None = None
-    calls: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[CallAttempt] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"person": self.person, "added_at": format_time(self.added_at),
@@ -555,7 +609,7 @@ class Callback:
         done = c.get("done_at")
         return Callback(c["person"], parse_time(c["added_at"]), parse_time(done) if done else None, c.get("how"),
                         c.get("note"), c.get("phone"), c.get("preferred_time"), c.get("reason"),
-                        [dict(x) for x in c.get("calls", [])])
+                        [cast(CallAttempt, dict(x)) for x in c.get("calls", [])])
 
 
 @dataclass(slots=True)
@@ -623,13 +677,13 @@ class Ticket:
     affected: list[str] = field(default_factory=list)
     affected_why: dict[str, str] = field(default_factory=dict)
     advice_to: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, object] = field(default_factory=dict)  # per kind: readers check what they read
     callbacks: list[Callback] = field(default_factory=list)
     notifications: list[NotificationRecord] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
     updated_at: datetime | None = None
-    escalation: dict[str, Any] = field(default_factory=dict)
-    tasks: list[dict[str, Any]] = field(default_factory=list)
+    escalation: Escalation = field(default_factory=lambda: Escalation())
+    tasks: list[OfficeTask] = field(default_factory=list)
 
     def to_dict(self, with_timeline: bool = True) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -695,7 +749,8 @@ class Ticket:
                            for n in d.get("notifications", [])],
             timeline=[TimelineEntry(parse_time(e["at"]), e["what"], e.get("role", "cause"), e.get("fingerprint"),
                                     e.get("labels")) for e in d.get("timeline", [])],
-            escalation=dict(d.get("escalation") or {}), tasks=[dict(x) for x in d.get("tasks", [])],
+            escalation=cast(Escalation, dict(d.get("escalation") or {})),
+            tasks=[cast(OfficeTask, dict(x)) for x in d.get("tasks", [])],
         )
 
 

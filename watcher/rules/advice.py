@@ -14,7 +14,7 @@ files, the days to full.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from watcher.rules.forecast import Trend
 
@@ -38,7 +38,7 @@ def share_growth(g: Trend) -> float:
     return g.series[-1][1] - g.series[0][1] if len(g.series) >= 2 else 0.0
 
 
-def decide(g: Trend, share: Share | None, policy: str, details: dict[str, Any]) -> str | None:
+def decide(g: Trend, share: Share | None, policy: str, details: dict[str, object]) -> str | None:
     """Fill the disk details of a new ticket; the person to advise now, or None to ask first."""
     grown = folder_growth(g)
     total = share_growth(g)
@@ -87,7 +87,8 @@ def on_op(engine: Engine, tk: Ticket, op: AdviceOp, t: float) -> bool:
     if share is not None:
         tk.details["folder"] = share.folders[person]
         tk.details["folder_person"] = person
-        grown = {row["folder"]: row for row in tk.details.get("top_folders", [])}
+        rows = tk.details.get("top_folders", [])
+        grown = {row["folder"]: row for row in rows} if isinstance(rows, list) else {}
         if share.folders[person] in grown:
             tk.details["folder_growth_bytes"] = grown[share.folders[person]]["growth_bytes"]
         g = engine.groups.get(tk.group_key)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from watcher.config.rules import Rule, Signal
     from watcher.model import Event
     from watcher.rules.engine import Engine
+    from watcher.rules.groups import PendingEntry
 
 
 @dataclass(slots=True)
@@ -114,7 +115,7 @@ def handle_alert(engine: Engine, ev: Event, t: float) -> None:
         g.events += 1
         if rule.category == "mail":
             mail.note_event(g, ev, engine.tickets.get(g.ticket or ""))
-        entry = {"at": t, "what": f"{ev.alertname or 'event'} {ev.status}", "role": role,
+        entry: PendingEntry | None = {"at": t, "what": f"{ev.alertname or 'event'} {ev.status}", "role": role,
                  "fingerprint": fp, "labels": ev.labels} if change != "duplicate" else None
         if role == "symptom":
             groups.symptom(engine, g, fp, entry)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from watcher.model import Callback, Ticket, format_time
+from watcher.model import CallAttempt, Callback, Ticket, format_time
 
 if TYPE_CHECKING:
     from watcher.rules.engine import Engine
@@ -67,13 +67,14 @@ def record(tk: Ticket, person: str | None, at: datetime, outcome: str | None, by
     targets = [c for c in pending(tk) if person is None or c.person == person]
     if not targets:
         return False
-    entry = {"at": format_time(at), "outcome": outcome}
-    for key, text in (("by", by), ("note", note)):
-        value = _clean(text)
-        if value:
-            entry[key] = value
+    entry = CallAttempt(at=format_time(at), outcome=outcome)
+    who, what = _clean(by), _clean(note)
+    if who:
+        entry["by"] = who
+    if what:
+        entry["note"] = what
     for cb in targets[:1] if person is None else targets:
-        cb.calls.append(dict(entry))
+        cb.calls.append(entry.copy())
         if outcome in DONE_OUTCOMES:
             cb.done_at = at
             cb.how = "called"

@@ -26,7 +26,7 @@ they fire at their exact time in the service and in replay alike.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from watcher.model import Ticket, format_time, parse_time
 
@@ -41,7 +41,7 @@ HOURS: dict[str, dict[str, tuple[float, float]]] = {
 HARDWARE_CATEGORIES = frozenset({"hardware", "printer", "device", "workstation"})
 
 
-def team_for(tk: Ticket, asked: Any) -> str | None:
+def team_for(tk: Ticket, asked: str | None) -> str | None:
     """The team an escalation goes to: the agent's choice, else by the ticket's category."""
     if asked in TEAMS:
         return str(asked)

@@ -16,7 +16,7 @@ class Trend:
 
     series: list[list[float]] = field(default_factory=list)
     folders: dict[str, list[list[float]]] = field(default_factory=dict)
-    folder_kinds: dict[str, Any] = field(default_factory=dict)
+    folder_kinds: dict[str, object] = field(default_factory=dict)  # JSON from the exporter, shown as is
 
     def to_row(self) -> dict[str, Any]:
         return {"series": self.series, "folders": self.folders, "folder_kinds": self.folder_kinds}

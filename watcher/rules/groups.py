@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from watcher.model import TimelineEntry
 from watcher.rules import tickets
@@ -31,6 +31,41 @@ ACTIVE = ("pending", "open", "resolving")
 TIMELINE_CAP = 300
 _COMMON = ("gid", "rule", "key", "labels", "state", "due", "since", "ticket", "members", "symptoms", "flaps", "cond",
            "parent", "events", "pending_timeline", "flapping", "detail")
+
+
+class PendingEntry(TypedDict):
+    """An event noted for a group's ticket before the ticket opens (a ``TimelineEntry`` then),
+    kept in the group's stored row; ``at`` in seconds since the epoch."""
+
+    at: float
+    what: str
+    role: str  # cause | symptom | info
+    fingerprint: str
+    labels: dict[str, str]
+
+
+class Bounce(TypedDict, total=False):
+    """What a bounce said (watcher.rules.mail), for the notice that names the lost messages."""
+
+    recipient: str
+    sender: str
+    subject: str
+    direction: str
+    diagnostic: str
+    at: str  # RFC 3339
+
+
+class GroupDetail(TypedDict, total=False):
+    """What a group notes for its ticket's details, kept in its stored row: a mail group's
+    bounces, a forecast group's last figures (watcher.rules.kinds.forecast)."""
+
+    bounced: list[Bounce]
+    reported_size: float  # the share's size as its exporter reported it, in bytes
+    used_pct: float
+    size_bytes: int
+    used_bytes: int
+    days_to_full: float
+    reason: str
 
 
 @dataclass(slots=True)
@@ -51,9 +86,9 @@ class Group:
     cond: bool = False
     parent: str | None = None
     events: int = 0
-    pending_timeline: list[dict[str, Any]] = field(default_factory=list)
+    pending_timeline: list[PendingEntry] = field(default_factory=list)
     flapping: bool = False
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: GroupDetail = field(default_factory=lambda: GroupDetail())
     kind_state: GroupState = field(default_factory=NoState)
 
     def to_row(self) -> dict[str, Any]:
@@ -130,7 +165,7 @@ def group(engine: Engine, rule: Rule, gid: str, labels: dict[str, str]) -> Group
     return g
 
 
-def symptom(engine: Engine, g: Group, fp: str, entry: dict[str, Any] | None) -> None:
+def symptom(engine: Engine, g: Group, fp: str, entry: PendingEntry | None) -> None:
     if g.state not in ACTIVE:
         g.events = 0
         return
@@ -139,7 +174,7 @@ def symptom(engine: Engine, g: Group, fp: str, entry: dict[str, Any] | None) -> 
     note(engine, g, entry, role="symptom")
 
 
-def note(engine: Engine, g: Group, entry: dict[str, Any] | None, role: str | None = None) -> None:
+def note(engine: Engine, g: Group, entry: PendingEntry | None, role: str | None = None) -> None:
     """Put an event on the group's ticket timeline (or keep it until the ticket opens)."""
     tk = engine.tickets.get(g.ticket) if g.ticket else None
     if tk is not None:
@@ -149,7 +184,9 @@ def note(engine: Engine, g: Group, entry: dict[str, Any] | None, role: str | Non
                                              entry["fingerprint"], entry["labels"]))
         engine.noted(tk)
     elif entry is not None and len(g.pending_timeline) < TIMELINE_CAP:
-        g.pending_timeline.append(dict(entry, role=role or entry["role"]))
+        kept = entry.copy()
+        kept["role"] = role or entry["role"]
+        g.pending_timeline.append(kept)
 
 
 def evaluate(engine: Engine, g: Group, t: float) -> None:

@@ -12,13 +12,13 @@ domains (SMS, another address); a person with none is put on the call list inste
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 from urllib.parse import unquote, urlparse
 
 if TYPE_CHECKING:
     from watcher.config.inventory import Inventory
     from watcher.model import Event, Ticket
-    from watcher.rules.groups import Group
+    from watcher.rules.groups import Bounce, Group
 
 PROBLEMS = {"MailboxQuotaNearlyFull": "quota", "MailboxLoginFailed": "login", "MailDeliveryFailed": "bounce",
             "MailServerDown": "server_down"}
@@ -38,10 +38,11 @@ def note_event(g: Group, ev: Event, tk: Ticket | None) -> None:
     if ev.labels.get("alertname") != "MailDeliveryFailed" or ev.status != "firing":
         return
     a = ev.annotations
-    row = {k: a[k][:200] for k in ("recipient", "sender", "subject", "direction", "diagnostic") if a.get(k)}
+    row = cast("Bounce", {k: a[k][:200] for k in ("recipient", "sender", "subject", "direction", "diagnostic")
+                        if a.get(k)})
     if ev.starts_at is not None:
         row["at"] = ev.starts_at.isoformat().replace("+00:00", "Z")
-    kept: list[dict[str, Any]] = g.detail.setdefault("bounced", [])
+    kept = g.detail.setdefault("bounced", [])
     if row and row not in kept and len(kept) < BOUNCES_KEPT:
         kept.append(row)
         if tk is not None:

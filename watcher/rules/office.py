@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from watcher.model import format_time
+from watcher.model import CallAttempt, format_time
 from watcher.rules import escalation
 
 if TYPE_CHECKING:
@@ -59,10 +59,13 @@ def answer(engine: Engine, tk: Ticket, op: OfficeAnswer, t: float) -> bool:
     if reply == "no_answer":
         if task is None or task.get("done_at"):
             return False
-        task["attempts"].append({"at": at, "outcome": "no_answer", "by": by, **({"note": note} if note else {})})
+        attempt = CallAttempt(at=at, outcome="no_answer", by=by)
+        if note:
+            attempt["note"] = note
+        task["attempts"].append(attempt)
         return True
     if task is not None and not task.get("done_at"):
-        task.update(done_at=at, answer=reply, by=by)
+        task["done_at"], task["answer"], task["by"] = at, reply, by
         if note:
             task["note"] = note
     if tk.details.get("office_answer") == reply:

@@ -41,13 +41,17 @@ if TYPE_CHECKING:
 Result = dict[str, Any]
 OpT = TypeVar("OpT", bound=OpBase)
 Handler = Callable[["Engine", OpT, float], Result]
-HANDLERS: dict[type[OpBase], Handler[Any]] = {}
+HANDLERS: dict[type[OpBase], Handler[OpBase]] = {}
 
 
 def handles(cls: type[OpT]) -> Callable[[Handler[OpT]], Handler[OpT]]:
-    """Register the decorated function as the handler of ``cls``."""
+    """Register the decorated function as the handler of ``cls``: in the table, it takes any
+    op and checks that it is one of ``cls`` (``apply`` looks it up by the op's own class)."""
     def register(fn: Handler[OpT]) -> Handler[OpT]:
-        HANDLERS[cls] = fn
+        def checked(engine: Engine, op: OpBase, t: float) -> Result:
+            assert isinstance(op, cls)
+            return fn(engine, op, t)
+        HANDLERS[cls] = checked
         return fn
     return register
 

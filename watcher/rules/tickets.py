@@ -11,7 +11,7 @@ helpdesk's reaction time runs out.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from watcher.model import Callback, NotificationKind, Ticket, TimelineEntry, format_time
 from watcher.rules import calls, escalation, mail, office
@@ -96,7 +96,7 @@ def open_ticket(engine: Engine, g: Group, t: float) -> None:
     entity_id = labels.get(rule.entity) or labels.get("client", "")
     maint = _planned_by(engine, g, client.id, t)
     who = affected(rule.affects, labels, inv)
-    details: dict[str, Any] = {}
+    details: dict[str, object] = {}
     kind = engine.kinds[rule.name]
     advice_to = kind.open_details(engine, g, client, details)
     if maint:

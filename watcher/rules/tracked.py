@@ -10,11 +10,11 @@ write (condition checks, timer validity) use ``peek`` and stay out of the set.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, overload
+from typing import TypeVar, overload
 
 V = TypeVar("V")
 T = TypeVar("T")
-_MISSING: Any = object()
+_MISSING = object()  # no default given: ``pop`` raises KeyError as dict's does
 
 
 class TrackedDict(dict[str, V]):
@@ -45,14 +45,21 @@ class TrackedDict(dict[str, V]):
     @overload
     def get(self, key: str, default: T, /) -> V | T: ...
 
-    def get(self, key: str, default: Any = None, /) -> Any:
+    def get(self, key: str, default: object = None, /) -> object:
         value = dict.get(self, key, _MISSING)
         if value is _MISSING:
             return default
         self.touched.add(key)
         return value
 
-    def pop(self, key: str, default: Any = _MISSING, /) -> Any:  # type: ignore[override]
+    @overload
+    def pop(self, key: str, /) -> V: ...
+    @overload
+    def pop(self, key: str, default: V, /) -> V: ...
+    @overload
+    def pop(self, key: str, default: T, /) -> V | T: ...
+
+    def pop(self, key: str, default: object = _MISSING, /) -> object:
         self.touched.add(key)
         if default is _MISSING:
             return dict.pop(self, key)

@@ -84,7 +84,7 @@ class Absence(RuleKind[AbsenceConfig]):
     def idle_due(self, g: Group, t: float) -> float | None:
         return t  # wait for the next silence straight away, not for the next sighting
 
-    def open_details(self, engine: Engine, g: Group, client: Client, details: dict[str, Any]) -> str | None:
+    def open_details(self, engine: Engine, g: Group, client: Client, details: dict[str, object]) -> str | None:
         last = state_of(g, LastSeen).last_seen
         if last is not None:
             details["last_seen"] = format_time(datetime.fromtimestamp(last, UTC))

@@ -123,7 +123,7 @@ class RuleKind(Generic[C]):
 
     # ------------------------------------------------------------ its ticket
 
-    def open_details(self, engine: Engine, g: Group, client: Client, details: dict[str, Any]) -> str | None:
+    def open_details(self, engine: Engine, g: Group, client: Client, details: dict[str, object]) -> str | None:
         """Fill the new ticket's kind-specific details; the person to advise, if any."""
         return None
 

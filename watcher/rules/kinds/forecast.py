@@ -140,7 +140,7 @@ class Forecast(RuleKind[ForecastConfig]):
         hold = self.rule.signals[0].hold if self.rule.signals else 0.0
         return max(t, since + hold)
 
-    def open_details(self, engine: Engine, g: Group, client: Client, details: dict[str, Any]) -> str | None:
+    def open_details(self, engine: Engine, g: Group, client: Client, details: dict[str, object]) -> str | None:
         details.update(g.detail)
         share = engine.inv.shares.get(g.labels.get("share", ""))
         advice_to = advice.decide(state_of(g, Trend), share, client.advice, details)
