@@ -37,7 +37,6 @@ from watcher.api.console.words import WORDS, words
 ROUTES: list[web.RouteDef] = [*board.ROUTES, *ticket.ROUTES, *calls.ROUTES, *windows.ROUTES, *unbound.ROUTES,
                               *quarantine.ROUTES, *undelivered.ROUTES, *health.ROUTES, *signin.ROUTES, *act.ROUTES]
 
-_guarded = guarded  # watcher.api.reports guards its pages with it under this name
 
 
 def routes(app: web.Application) -> None:
