@@ -13,6 +13,7 @@ are committed; bad input is a 4xx with a message and stores nothing.
 | ``windows``, ``silences`` | maintenance windows and silences |
 | ``links`` | signed links from messages |
 | ``admin`` | metrics, stats, outbox, reports, reload, health, OpenAPI |
+| ``console`` | the agent console's pages and ``POST /console/act`` (a package, one module per page) |
 | ``common`` | what they share, and the middleware ``read_auth`` |
 """
 
@@ -25,14 +26,13 @@ from watcher.api.common import read_auth
 from watcher.runtime import RUNTIME
 
 ROUTE_TABLES: tuple[list[web.RouteDef], ...] = (
-    ingest.ROUTES, tickets.ROUTES, helpdesk.ROUTES, windows.ROUTES, links.ROUTES, admin.ROUTES)
+    ingest.ROUTES, tickets.ROUTES, helpdesk.ROUTES, windows.ROUTES, links.ROUTES, admin.ROUTES, console.ROUTES)
 
 
 def routes(app: web.Application) -> None:
-    """Every route of the service: the API's tables, then the console and its report pages."""
+    """Every route of the service: the API's and the console's tables, then the report pages."""
     for table in ROUTE_TABLES:
         app.router.add_routes(table)
-    console.routes(app)
     reports.routes(app, lambda request: request.app[RUNTIME].store)
 
 

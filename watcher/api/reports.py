@@ -1,6 +1,6 @@
 """The console's page of monthly reports: every report made, its mail's state, and the PDF.
 
-Kept apart from the agent console (``console.py``): a list of past reports per client with a
+Kept apart from the agent console (``watcher/api/console/``): a list of past reports per client with a
 download link, served from the ``reports`` table (``watcher.report.send``).
 """
 
@@ -33,9 +33,9 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 async def guarded(request: web.Request) -> None:
     """Readable by whoever may read the agent console (its sign-in, proxy or API credential)."""
-    from watcher.api.console import _guarded
+    from watcher.api.console.common import guarded
 
-    await _guarded(request)
+    await guarded(request)
 
 
 def routes(app: web.Application, store_of: Callable[[web.Request], Store]) -> None:
