@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import signal
+import socket
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -180,3 +182,119 @@ async def test_a_reload_applies_the_feeds_section(tmp_path: Path) -> None:
                     if e["labels"].get("alertname") == ALERTNAME]
         assert [(e["labels"]["feed"], e["status"]) for e in silences] == [("beta-watchdog", "firing"),
                                                                           ("beta-watchdog", "resolved")], silences
+
+
+def _office_inventory(port: int) -> dict[str, Any]:
+    """INVENTORY plus a site whose one probe asks a local office's portal every half second."""
+    inventory = copy.deepcopy(INVENTORY)
+    inventory["clients"][1]["sites"].append({"id": "beta-gdn", "name": "Gdańsk office", "probes": [
+        {"type": "http", "target": f"http://127.0.0.1:{port}/beta", "interval": "0.5s",
+         "timeout": "0.5s", "retries": 0, "expect": "portal ok"}]})
+    return inventory
+
+
+async def _probe_events(api: Api) -> list[dict[str, Any]]:
+    """The events the probes stored for the office site, oldest first."""
+    rows = await asyncio.to_thread(api.rt.store.read_inbox, 0, 10_000)
+    events = [orjson.loads(payload) for _, _, _, payload in rows]
+    return [e for e in events if e["labels"].get("site") == "beta-gdn"]
+
+
+async def test_a_reload_turns_a_collector_on_and_off(tmp_path: Path) -> None:
+    """``collectors:`` is read again: turning the probes on starts them (their jobs in
+    /api/v1/stats, their events from a real local portal), turning them off stops them; a
+    rules-only reload in between restarts nothing."""
+    hits: list[str] = []
+    async with AsyncExitStack() as stack:
+        office = await _office(hits)
+        stack.push_async_callback(office.close)
+        api: Api = await app_in(tmp_path, stack)
+        rt = api.rt
+        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(_office_inventory(office.port), allow_unicode=True))
+        status, body = await api.post("/api/v1/reload", {})
+        assert status == 200, body
+        assert (await api.get("/api/v1/stats"))[1]["collectors"] == {}, "the probes are off"
+
+        service = tmp_path / "watcher.yaml"
+        started = yaml.safe_load(service.read_text())
+        service.write_text(yaml.safe_dump({**started, "collectors": {"probes": True}}))
+        status, body = await api.post("/api/v1/reload", {})
+        assert status == 200, body
+        assert rt.config.service.collectors.probes
+        jobs = (await api.get("/api/v1/stats"))[1]["collectors"]
+        assert any("beta-gdn" in name for name in jobs), jobs
+        await api.wait_for(lambda: _true(bool(hits)), "the probe to reach the office")
+
+        async def stored() -> bool:
+            return bool(await _probe_events(api))
+
+        await api.wait_for(stored, "the probe's events in the inbox")
+        assert {e["source"] for e in await _probe_events(api)} == {"probe"}
+
+        running = rt.collectors
+        rules = tmp_path / "rules.yaml"
+        rules.write_text(rules.read_text().replace("name: other\n", "name: everything-else\n"))
+        await rt.reload()
+        assert rt.collectors is running, "new rules alone restart no collector"
+
+        service.write_text(yaml.safe_dump(started))  # the probes off again
+        status, body = await api.post("/api/v1/reload", {})
+        assert status == 200, body
+        assert not rt.config.service.collectors.probes
+        assert (await api.get("/api/v1/stats"))[1]["collectors"] == {}
+        count = len(hits)
+        await asyncio.sleep(1.2)  # more than two probe intervals
+        assert len(hits) == count, "the probe still runs"
+
+
+async def test_a_bad_collectors_value_changes_nothing(tmp_path: Path) -> None:
+    async with AsyncExitStack() as stack:
+        api: Api = await app_in(tmp_path, stack, collectors={"probes": True})
+        rt = api.rt
+        old, old_collectors = rt.config, rt.collectors
+        service = tmp_path / "watcher.yaml"
+        doc = yaml.safe_load(service.read_text())
+        doc["collectors"] = {"probes": False, "disk": True, "disk_interval": "often"}
+        text = yaml.safe_dump(doc)
+        service.write_text(text)
+        status, body = await api.post("/api/v1/reload", {})
+        assert status == 400, body
+        line = next(i for i, t in enumerate(text.splitlines(), 1) if "disk_interval" in t)
+        assert f"watcher.yaml:{line}:" in body["error"] and "disk_interval" in body["error"], body
+        assert rt.config is old and rt.collectors is old_collectors
+        assert rt.config.service.collectors.probes and not rt.config.service.collectors.disk
+
+
+async def test_a_trap_address_that_cannot_be_bound_fails_the_reload(tmp_path: Path) -> None:
+    """A reload that moves the SNMP trap listener to a taken port is refused; the collectors
+    run on as before (started again on the old configuration)."""
+    hits: list[str] = []
+    async with AsyncExitStack() as stack:
+        office = await _office(hits)
+        stack.push_async_callback(office.close)
+        api: Api = await app_in(tmp_path, stack, collectors={"probes": True})
+        rt = api.rt
+        (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(_office_inventory(office.port), allow_unicode=True))
+        assert (await api.post("/api/v1/reload", {}))[0] == 200
+        old = rt.config
+        taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        stack.callback(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        service = tmp_path / "watcher.yaml"
+        doc = yaml.safe_load(service.read_text())
+        service.write_text(yaml.safe_dump({**doc, "snmp": {"listen": f"127.0.0.1:{port}"}}))
+
+        status, body = await api.post("/api/v1/reload", {})
+        assert status == 400, body
+        assert rt.config is old and rt.config.service.snmp.listen is None
+        assert rt.collectors is not None and "snmp_traps" not in rt.collectors.started
+        jobs = (await api.get("/api/v1/stats"))[1]["collectors"]
+        assert any("beta-gdn" in name for name in jobs), jobs
+        count = len(hits)
+        await api.wait_for(lambda: _true(len(hits) > count), "the old probes to go on")
+
+        taken.close()  # the port free: the same reload now starts the listener
+        status, body = await api.post("/api/v1/reload", {})
+        assert status == 200, body
+        assert rt.collectors is not None and "snmp_traps" in rt.collectors.started

@@ -66,16 +66,18 @@ def _secret(config: Config, store: Store) -> bytes:
     return keys.link_key(store, time.time())
 
 
-def build_app(config: Config, metrics: Metrics | None = None, primary: bool = True) -> web.Application:
+def build_app(config: Config, metrics: Metrics | None = None, primary: bool = True,
+              snmp_listen: str | None = None) -> web.Application:
     """The whole service as an aiohttp application; ``primary`` also runs the collectors and
-    the SNMP receiver (one worker of several does).
+    the SNMP receiver (one worker of several does).  ``snmp_listen`` is the command line's
+    ``--snmp-listen`` (already in ``config``), which a reload keeps over watcher.yaml's.
 
     Every running part is a small async generator in ``app.cleanup_ctx``, in start order:
     aiohttp starts them one after the other and, on stop or when one fails to start, stops
     the ones that started in reverse order.
     """
     app = web.Application(client_max_size=config.service.max_body_bytes + 1024, middlewares=[read_auth])
-    parts = _Parts(config, metrics or Metrics(), primary)
+    parts = _Parts(config, metrics or Metrics(), primary, snmp_listen)
     app.cleanup_ctx.extend([parts.store_part, parts.secret_part, parts.dispatcher_part, parts.worker_part,
                             parts.ingestor_part, parts.runtime_part, parts.reports_part, parts.sinks_part,
                             parts.selfwatch_part, parts.collectors_part])
@@ -94,10 +96,11 @@ class _Parts:
     reference ``reload`` swaps.
     """
 
-    def __init__(self, config: Config, metrics: Metrics, primary: bool) -> None:
+    def __init__(self, config: Config, metrics: Metrics, primary: bool, snmp_listen: str | None = None) -> None:
         self.live = Live(config)
         self.metrics = metrics
         self.primary = primary
+        self.snmp_listen = snmp_listen
         self.store: Store
         self.secret: bytes
         self.dispatcher: Dispatcher
@@ -188,11 +191,11 @@ class _Parts:
             self._stopping = True
             await self._stop_collectors()
 
-    async def _start_collectors(self, config: Config) -> None:
+    async def _start_collectors(self, config: Config, required: frozenset[str] = frozenset()) -> None:
         rt = self.rt
         stack = contextlib.AsyncExitStack()
         rt.collectors = await stack.enter_async_context(
-            run_collectors(config, lambda events: _store_events(rt, events), self.primary))
+            run_collectors(config, lambda events: _store_events(rt, events), self.primary, required=required))
         self._collectors = stack
 
     async def _stop_collectors(self) -> None:
@@ -206,20 +209,27 @@ class _Parts:
         only when all of it is valid, restart the collectors on it and swap it in.
 
         The service settings stay as started (with the command line's overrides), except
-        ``feeds:``, which the self-watch follows.  An invalid file raises its error (file, line,
-        key) and changes nothing.  The collectors restart only when the inventory changed (a
-        restart forgets which probes were failing and since when); collectors that cannot start
-        on the new configuration are started again on the old one, which stays in force.
+        ``feeds:``, which the self-watch follows, and what the collectors run on (``collectors:``,
+        ``mail:``, ``snmp:``).  An invalid file raises its error (file, line, key) and changes
+        nothing.  The collectors restart only when one of their inputs changed (a restart forgets
+        which probes were failing and since when); collectors that cannot start on the new
+        configuration are started again on the old one, which stays in force.  A trap listener
+        that ran before, or whose section changed, must start again: a new address that cannot
+        be bound fails the reload rather than leaving the service without traps.
         """
         async with self._reloading:
             if self._stopping:
                 raise RuntimeError("the service is stopping")
             old = self.live.config
-            new = await asyncio.to_thread(_read_again, old)
-            if replace(new, rules=old.rules, service=old.service) != old:
+            new = await asyncio.to_thread(_read_again, old, self.snmp_listen)
+            if _collector_inputs(new) != _collector_inputs(old):
+                running = self.rt.collectors
+                required = frozenset(running.started if running is not None else ())
+                if new.service.snmp != old.service.snmp:
+                    required |= {"snmp_traps"}
                 await self._stop_collectors()
                 try:
-                    await self._start_collectors(new)
+                    await self._start_collectors(new, required)
                 except Exception:
                     log.exception("the collectors cannot start on the new configuration; restarting them on the old")
                     await self._start_collectors(old)
@@ -230,12 +240,26 @@ class _Parts:
         return new
 
 
-def _read_again(old: Config) -> Config:
-    """The configuration files as they are now, with the service settings ``old`` started with,
-    but for the expected feeds (``feeds:``), which need nothing restarted: the self-watch reads
-    them from the configuration in force at each round."""
+def _read_again(old: Config, snmp_listen: str | None = None) -> Config:
+    """The configuration files as they are now, with the service settings ``old`` started with
+    (listen address, database, workers, auth, secret key: what only a restart can change), but
+    for the expected feeds (``feeds:``), which the self-watch reads from the configuration in
+    force at each round, and the collectors' sections (``collectors:``, ``mail:``, ``snmp:``),
+    which a restart of the collectors applies.  ``snmp_listen`` (``--snmp-listen``) stays over
+    the file's ``snmp: listen``."""
     new = load_config(old.service.path)
-    return replace(new, service=replace(old.service, feeds=new.service.feeds))
+    snmp = new.service.snmp
+    if snmp_listen:
+        snmp = replace(snmp, listen=None if snmp_listen == "off" else snmp_listen)
+    return replace(new, service=replace(old.service, feeds=new.service.feeds, collectors=new.service.collectors,
+                                        mail=new.service.mail, snmp=snmp))
+
+
+def _collector_inputs(config: Config) -> tuple[object, ...]:
+    """Everything ``run_collectors`` builds the collectors from: a reload restarts them only
+    when this changed (new rules or feeds alone do not)."""
+    s = config.service
+    return (config.inventory, s.collectors, s.mail, s.snmp)
 
 
 async def _store_events(rt: Runtime, events: list[Event]) -> None:
@@ -264,8 +288,8 @@ def serve(config: Config, listen: str | None = None, db: str | None = None, snmp
         service = replace(service, workers=workers)
     config = replace(config, service=service)
     if config.service.workers > 1:
-        return _serve_workers(config)
-    return _run(_serve(config, demo=demo))
+        return _serve_workers(config, snmp_listen)
+    return _run(_serve(config, demo=demo, snmp_listen=snmp_listen))
 
 
 def _run(main: Coroutine[Any, Any, int]) -> int:
@@ -287,7 +311,7 @@ def _listen_socket(listen: str) -> socket.socket:
     return sock
 
 
-def _serve_workers(config: Config) -> int:
+def _serve_workers(config: Config, snmp_listen: str | None = None) -> int:
     """Several worker processes on one listening socket (the kernel spreads connections).
 
     Every worker takes requests and group-commits its own batches; one at a time runs the
@@ -309,7 +333,7 @@ def _serve_workers(config: Config) -> int:
             _stop_with_parent()
             code = 1
             try:
-                code = _run(_serve(config, sock=sock, primary=index == 0, announce=False))
+                code = _run(_serve(config, sock=sock, primary=index == 0, announce=False, snmp_listen=snmp_listen))
             except BaseException:
                 log.exception("worker %d failed", index)
             finally:
@@ -358,8 +382,8 @@ def _stop_with_parent() -> None:
 
 
 async def _serve(config: Config, sock: socket.socket | None = None, primary: bool = True,
-                 announce: bool = True, demo: bool = False) -> int:
-    app = build_app(config, primary=primary)
+                 announce: bool = True, demo: bool = False, snmp_listen: str | None = None) -> int:
+    app = build_app(config, primary=primary, snmp_listen=snmp_listen)
     # keepalive_timeout bounds how long a connection may stay idle or take to send a request's
     # headers (aiohttp does not reset it per byte, so a trickle is cut too); bodies have
     # body_timeout (watcher.api.common.read_body): half-open connections do not pile up

@@ -12,14 +12,16 @@ close what its jobs use), also when a later part fails to start.  Every collecto
 through ``sink``: the service's one way into the durable inbox.
 
 A collector that cannot start because of the machine (an OSError: the SNMP trap port is
-taken) is logged and left out; the service and the other collectors run on.
+taken) is logged and left out; the service and the other collectors run on.  Unless it is
+``required``: a reload that moves the trap listener must fail on an address it cannot bind,
+so that the old collectors go on instead of running without one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -126,10 +128,13 @@ class RunningCollectors:
 
 @contextlib.asynccontextmanager
 async def run_collectors(config: Config, sink: EventSink, primary: bool = True,
-                         table: dict[str, Row] | None = None) -> AsyncIterator[RunningCollectors]:
+                         table: dict[str, Row] | None = None,
+                         required: Collection[str] = ()) -> AsyncIterator[RunningCollectors]:
     """Start what ``config`` asks for (nothing unless ``primary``), yield, stop in reverse.
 
-    ``table`` defaults to :data:`COLLECTORS` (a test may pass its own).
+    ``table`` defaults to :data:`COLLECTORS` (a test may pass its own).  A collector named in
+    ``required`` that cannot start raises its OSError (the ones started before it stop)
+    instead of being left out.
     """
     from watcher.collectors.schedule import Scheduler
 
@@ -144,6 +149,8 @@ async def run_collectors(config: Config, sink: EventSink, primary: bool = True,
                 try:
                     await stack.enter_async_context(collector)
                 except OSError as exc:
+                    if name in required:
+                        raise
                     log.error("collector %s cannot start: %s; the others run", name, exc)
                     continue
                 if row.scheduled:
