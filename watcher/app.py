@@ -195,7 +195,7 @@ class _Parts:
         rt = self.rt
         stack = contextlib.AsyncExitStack()
         rt.collectors = await stack.enter_async_context(
-            run_collectors(config, lambda events: _store_events(rt, events), self.primary, required=required))
+            run_collectors(config, lambda events: _store_events(rt, events), self.primary, required))
         self._collectors = stack
 
     async def _stop_collectors(self) -> None:

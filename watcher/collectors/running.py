@@ -127,9 +127,8 @@ class RunningCollectors:
 
 
 @contextlib.asynccontextmanager
-async def run_collectors(config: Config, sink: EventSink, primary: bool = True,
-                         table: dict[str, Row] | None = None,
-                         required: Collection[str] = ()) -> AsyncIterator[RunningCollectors]:
+async def run_collectors(config: Config, sink: EventSink, primary: bool = True, required: Collection[str] = (),
+                         table: dict[str, Row] | None = None) -> AsyncIterator[RunningCollectors]:
     """Start what ``config`` asks for (nothing unless ``primary``), yield, stop in reverse.
 
     ``table`` defaults to :data:`COLLECTORS` (a test may pass its own).  A collector named in
