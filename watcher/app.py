@@ -30,6 +30,7 @@ from watcher.api.auth import IngestAuth
 from watcher.api.http import read_auth, routes
 from watcher.collectors.running import run_collectors
 from watcher.config import Config, load_config
+from watcher.config.collectors import SnmpConfig
 from watcher.ingest import submit_events
 from watcher.live import Live
 from watcher.metrics import Metrics
@@ -248,11 +249,13 @@ def _read_again(old: Config, snmp_listen: str | None = None) -> Config:
     which a restart of the collectors applies.  ``snmp_listen`` (``--snmp-listen``) stays over
     the file's ``snmp: listen``."""
     new = load_config(old.service.path)
-    snmp = new.service.snmp
-    if snmp_listen:
-        snmp = replace(snmp, listen=None if snmp_listen == "off" else snmp_listen)
     return replace(new, service=replace(old.service, feeds=new.service.feeds, collectors=new.service.collectors,
-                                        mail=new.service.mail, snmp=snmp))
+                                        mail=new.service.mail, snmp=_snmp_listen(new.service.snmp, snmp_listen)))
+
+
+def _snmp_listen(snmp: SnmpConfig, flag: str | None) -> SnmpConfig:
+    """``--snmp-listen`` over watcher.yaml's ``snmp: listen`` (``off``: no trap receiver)."""
+    return replace(snmp, listen=None if flag == "off" else flag) if flag else snmp
 
 
 def _collector_inputs(config: Config) -> tuple[object, ...]:
@@ -282,8 +285,7 @@ def serve(config: Config, listen: str | None = None, db: str | None = None, snmp
         service = replace(service, listen=listen)
     if db:
         service = replace(service, db_url=db)
-    if snmp_listen:
-        service = replace(service, snmp=replace(service.snmp, listen=None if snmp_listen == "off" else snmp_listen))
+    service = replace(service, snmp=_snmp_listen(service.snmp, snmp_listen))
     if workers:
         service = replace(service, workers=workers)
     config = replace(config, service=service)

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from watcher.model import format_time
-from watcher.rules.engine import window_id
+from watcher.rules.windows import window_id
 
 
 def _when(ts: Any) -> str | None:

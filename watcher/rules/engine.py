@@ -29,7 +29,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from watcher.config.inventory import Inventory
@@ -43,7 +43,6 @@ from watcher.model import (
     Op,
     OpBase,
     Ticket,
-    format_time,
 )
 from watcher.rules import alerts, escalation, groups, ops, routing, state, tickets
 from watcher.rules.alerts import Alert
@@ -52,7 +51,7 @@ from watcher.rules.kinds import RULE_KINDS, RuleKind
 from watcher.rules.routing import Router
 from watcher.rules.tracked import TrackedDict
 from watcher.rules.unbound import UnboundLog
-from watcher.rules.windows import MaintenanceWindow, SilenceWindow, window_id
+from watcher.rules.windows import MaintenanceWindow, SilenceWindow
 
 
 def _dt(ts: float) -> datetime:
@@ -300,4 +299,4 @@ class Engine:
     }
 
 
-__all__ = ["Changes", "Engine", "TimerError", "format_time", "timedelta", "timer_ident", "window_id"]
+__all__ = ["Changes", "Engine", "TimerError", "timer_ident"]
